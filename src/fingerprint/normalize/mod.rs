@@ -1,0 +1,1 @@
+//! Per-platform normalization of frame fields.

@@ -1,0 +1,1 @@
+//! Scrubbing of personal data (placeholder until it lands).

@@ -1,0 +1,1 @@
+//! The stacktrace text that is embedded (placeholder until it lands).
