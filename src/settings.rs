@@ -1,1 +1,431 @@
-//! Settings (placeholder).
+//! Settings: embedded defaults (`config/default.toml`), then an optional
+//! file, then `STACKHERD__SECTION__KEY` environment variables. One struct,
+//! validated once at start; nothing else reads the environment.
+
+use crate::event::EventLimits;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The defaults, embedded so the binary runs with no file at all.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment overrides: `STACKHERD__STORAGE__DATA_DIR`.
+pub const ENV_PREFIX: &str = "STACKHERD";
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("cannot read settings: {0}")]
+    Load(String),
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl SettingsError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingsError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub limits: LimitSettings,
+    pub grouping: GroupingSettings,
+    /// Model versions by name (`v1`, `v2`, `v2.1`, …).
+    pub models: BTreeMap<String, ModelSettings>,
+    pub consent: ConsentSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub data_dir: PathBuf,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_frames: usize,
+    pub max_exceptions: usize,
+    pub max_threads: usize,
+    pub max_string_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupingSettings {
+    pub default_model: String,
+    pub stable_model: String,
+    pub text_max_frames: usize,
+    pub text_max_exceptions: usize,
+    pub text_max_minified_js_frames: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    F32,
+    F16,
+    Bf16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub source: String,
+    pub dimensions: usize,
+    pub threshold: f32,
+    pub dtype: Dtype,
+    pub device: String,
+    pub max_tokens: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    pub ai_grouping: bool,
+    pub region: String,
+    pub baa: bool,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let environment: HashMap<String, String> = std::env::vars()
+            .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        Settings::load_from(file, environment)
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (for tests and embedding).
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: HashMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(SettingsError::Load(format!(
+                    "settings file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(environment)),
+        );
+        let merged = builder
+            .build()
+            .map_err(|e| SettingsError::Load(e.to_string()))?;
+        let settings: Settings = merged
+            .try_deserialize()
+            .map_err(|e| SettingsError::Load(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone.
+    pub fn defaults() -> Result<Settings, SettingsError> {
+        Settings::load_from(None, HashMap::new())
+    }
+
+    /// Checks every value that the types alone cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(SettingsError::invalid(
+                "server.listen",
+                format!("`{}` is not an ADDRESS:PORT", self.server.listen),
+            ));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(SettingsError::invalid("storage.data_dir", "must not be empty"));
+        }
+        if self.storage.retention_days == 0 {
+            return Err(SettingsError::invalid(
+                "storage.retention_days",
+                "must be at least 1 day",
+            ));
+        }
+        self.validate_limits()?;
+        self.validate_models()?;
+        if self.consent.region.trim().is_empty() {
+            return Err(SettingsError::invalid("consent.region", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), SettingsError> {
+        let limits = &self.limits;
+        let positive = [
+            ("limits.max_body_bytes", limits.max_body_bytes),
+            ("limits.max_depth", limits.max_depth),
+            ("limits.max_frames", limits.max_frames),
+            ("limits.max_exceptions", limits.max_exceptions),
+            ("limits.max_threads", limits.max_threads),
+            ("limits.max_string_bytes", limits.max_string_bytes),
+            ("grouping.text_max_frames", self.grouping.text_max_frames),
+            ("grouping.text_max_exceptions", self.grouping.text_max_exceptions),
+            (
+                "grouping.text_max_minified_js_frames",
+                self.grouping.text_max_minified_js_frames,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_models(&self) -> Result<(), SettingsError> {
+        if self.models.is_empty() {
+            return Err(SettingsError::invalid("models", "at least one model version is needed"));
+        }
+        for (key, version) in [
+            ("grouping.default_model", &self.grouping.default_model),
+            ("grouping.stable_model", &self.grouping.stable_model),
+        ] {
+            if !self.models.contains_key(version) {
+                return Err(SettingsError::invalid(
+                    key,
+                    format!(
+                        "unknown model version `{version}` (configured: {})",
+                        self.model_versions().join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, model) in &self.models {
+            model.validate(&format!("models.{name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Configured model version names, sorted.
+    pub fn model_versions(&self) -> Vec<String> {
+        self.models.keys().cloned().collect()
+    }
+
+    /// The settings of one model version, or an error naming the unknown one.
+    pub fn model(&self, version: &str) -> Result<&ModelSettings, SettingsError> {
+        self.models.get(version).ok_or_else(|| {
+            SettingsError::invalid(
+                "model",
+                format!(
+                    "unknown model version `{version}` (configured: {})",
+                    self.model_versions().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Creates the data directory if needed and proves it is writable.
+    pub fn check_data_dir(&self) -> Result<(), SettingsError> {
+        let dir = &self.storage.data_dir;
+        let fail = |message: String| SettingsError::invalid("storage.data_dir", message);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        let probe = dir.join(".stackherd-write-probe");
+        std::fs::write(&probe, b"ok")
+            .map_err(|e| fail(format!("{} is not writable: {e}", dir.display())))?;
+        std::fs::remove_file(&probe)
+            .map_err(|e| fail(format!("cannot clean up in {}: {e}", dir.display())))
+    }
+
+    pub fn event_limits(&self) -> EventLimits {
+        EventLimits {
+            max_body_bytes: self.limits.max_body_bytes,
+            max_depth: self.limits.max_depth,
+            max_frames: self.limits.max_frames,
+            max_exceptions: self.limits.max_exceptions,
+            max_threads: self.limits.max_threads,
+            max_string_bytes: self.limits.max_string_bytes,
+        }
+    }
+}
+
+impl ModelSettings {
+    fn validate(&self, key: &str) -> Result<(), SettingsError> {
+        if !(0.0..=2.0).contains(&self.threshold) || !self.threshold.is_finite() {
+            return Err(SettingsError::invalid(
+                format!("{key}.threshold"),
+                format!(
+                    "{} is not a cosine distance between 0 and 2",
+                    self.threshold
+                ),
+            ));
+        }
+        if self.dimensions == 0 {
+            return Err(SettingsError::invalid(
+                format!("{key}.dimensions"),
+                "must be greater than 0",
+            ));
+        }
+        if self.max_tokens < 8 {
+            return Err(SettingsError::invalid(
+                format!("{key}.max_tokens"),
+                "must be at least 8",
+            ));
+        }
+        let known_source = ["manifest:", "dir:", "hf:"]
+            .iter()
+            .any(|prefix| self.source.starts_with(prefix));
+        if !known_source {
+            return Err(SettingsError::invalid(
+                format!("{key}.source"),
+                format!(
+                    "`{}` must start with manifest:, dir: or hf:",
+                    self.source
+                ),
+            ));
+        }
+        let device_ok = self.device == "cpu"
+            || self.device == "cuda"
+            || self
+                .device
+                .strip_prefix("cuda:")
+                .is_some_and(|n| n.parse::<usize>().is_ok());
+        if !device_ok {
+            return Err(SettingsError::invalid(
+                format!("{key}.device"),
+                format!("`{}` is not cpu, cuda or cuda:N", self.device),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    fn error_key(result: Result<Settings, SettingsError>) -> String {
+        match result {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-setting error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.listen, "127.0.0.1:9091");
+        assert_eq!(settings.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(settings.models["v1"].dimensions, 384);
+        assert_eq!(settings.event_limits(), EventLimits::default());
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("STACKHERD__STORAGE__DATA_DIR", "/tmp/elsewhere"),
+                ("STACKHERD__MODELS__V1__THRESHOLD", "0.05"),
+                ("STACKHERD__CONSENT__AI_GROUPING", "false"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.storage.data_dir, PathBuf::from("/tmp/elsewhere"));
+        assert!((settings.models["v1"].threshold - 0.05).abs() < 1e-6);
+        assert!(!settings.consent.ai_grouping);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stackherd.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"0.0.0.0:8000\"\n[models.v2]\nsource = \"dir:/m\"\ndimensions = 64\nthreshold = 0.02\ndtype = \"f32\"\ndevice = \"cpu\"\nmax_tokens = 512\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(
+            Some(&path),
+            env(&[("STACKHERD__SERVER__LISTEN", "127.0.0.1:7000")]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.listen, "127.0.0.1:7000");
+        assert_eq!(settings.model_versions(), vec!["v1", "v2"]);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases = [
+            ("STACKHERD__MODELS__V1__THRESHOLD", "-0.5", "models.v1.threshold"),
+            ("STACKHERD__GROUPING__DEFAULT_MODEL", "v9", "grouping.default_model"),
+            ("STACKHERD__SERVER__LISTEN", "nowhere", "server.listen"),
+            ("STACKHERD__LIMITS__MAX_FRAMES", "0", "limits.max_frames"),
+            ("STACKHERD__MODELS__V1__DEVICE", "tpu", "models.v1.device"),
+            ("STACKHERD__MODELS__V1__SOURCE", "ftp://x", "models.v1.source"),
+        ];
+        for (variable, value, key) in cases {
+            assert_eq!(error_key(Settings::load_from(None, env(&[(variable, value)]))), key);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        let unknown = Settings::load_from(None, env(&[("STACKHERD__SERVER__LISTN", "x")]));
+        assert!(matches!(unknown, Err(SettingsError::Load(message)) if message.contains("listn")));
+        let missing = Settings::load_from(Some(Path::new("/no/such/file.toml")), HashMap::new());
+        assert!(matches!(missing, Err(SettingsError::Load(_))));
+    }
+
+    #[test]
+    fn unknown_model_version_is_a_clear_error() {
+        let settings = Settings::defaults().unwrap();
+        let error = settings.model("v7").unwrap_err().to_string();
+        assert!(error.contains("v7") && error.contains("v1"), "{error}");
+    }
+
+    #[test]
+    fn unwritable_data_dir_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let mut settings = Settings::defaults().unwrap();
+        settings.storage.data_dir = file.join("below-a-file");
+        let error = settings.check_data_dir().unwrap_err().to_string();
+        assert!(error.contains("storage.data_dir"), "{error}");
+        settings.storage.data_dir = dir.path().join("fresh");
+        settings.check_data_dir().unwrap();
+    }
+}

@@ -28,13 +28,10 @@ pub struct Event {
 }
 
 /// `exception` is either `{"values": [...]}` or a bare list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Exceptions {
-    Values {
-        #[serde(default)]
-        values: Vec<Exception>,
-    },
+    Values { values: Vec<Exception> },
     List(Vec<Exception>),
 }
 
@@ -102,13 +99,10 @@ pub struct Frame {
 }
 
 /// `threads` is either `{"values": [...]}` or a bare list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Threads {
-    Values {
-        #[serde(default)]
-        values: Vec<Thread>,
-    },
+    Values { values: Vec<Thread> },
     List(Vec<Thread>),
 }
 
@@ -188,7 +182,7 @@ impl Event {
                 .formatted
                 .as_deref()
                 .filter(|s| !s.trim().is_empty())
-                .or_else(|| entry.message.as_deref())
+                .or(entry.message.as_deref())
         }
         let from_logentry = self.logentry.as_ref().and_then(entry_text);
         let from_message = match &self.message {
@@ -213,4 +207,72 @@ impl Event {
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags.as_ref().and_then(|tags| tags.get(key))
     }
+}
+
+/// Deserializes `{"values": [...]}` or `[...]` while keeping the JSON path of
+/// errors inside the items (an untagged enum would lose it).
+mod values_or_list {
+    use super::{Exception, Exceptions, Thread, Threads};
+    use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    struct ValuesOrList<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ValuesOrList<T> {
+        type Value = (bool, Vec<T>);
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("an object with `values` or a list")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok((false, items))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "values" {
+                    items = map.next_value::<Option<Vec<T>>>()?.unwrap_or_default();
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok((true, items))
+        }
+    }
+
+    fn read<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<(bool, Vec<T>), D::Error> {
+        deserializer.deserialize_any(ValuesOrList(PhantomData))
+    }
+
+    impl<'de> Deserialize<'de> for Exceptions {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let (is_object, values) = read::<D, Exception>(deserializer)?;
+            Ok(if is_object {
+                Exceptions::Values { values }
+            } else {
+                Exceptions::List(values)
+            })
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Threads {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let (is_object, values) = read::<D, Thread>(deserializer)?;
+            Ok(if is_object {
+                Threads::Values { values }
+            } else {
+                Threads::List(values)
+            })
+        }
+    }
+
 }
