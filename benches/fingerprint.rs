@@ -11,7 +11,10 @@ fn realistic_event_json() -> String {
     let frame = |i: usize| {
         let (module, in_app) = match i % 3 {
             0 => (format!("org.springframework.web.servlet.Handler{i}"), false),
-            1 => (format!("com.example.shop.service.Order{i}$$EnhancerBySpringCGLIB$$a1b2c3d{i}"), true),
+            1 => (
+                format!("com.example.shop.service.Order{i}$$EnhancerBySpringCGLIB$$a1b2c3d{i}"),
+                true,
+            ),
             _ => (format!("com.example.shop.repo.Repository{i}"), true),
         };
         format!(

@@ -3,6 +3,7 @@
 //! validated once at start; nothing else reads the environment.
 
 use crate::event::EventLimits;
+use crate::text::TextLimits;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -166,7 +167,10 @@ impl Settings {
             ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
-            return Err(SettingsError::invalid("storage.data_dir", "must not be empty"));
+            return Err(SettingsError::invalid(
+                "storage.data_dir",
+                "must not be empty",
+            ));
         }
         if self.storage.retention_days == 0 {
             return Err(SettingsError::invalid(
@@ -177,7 +181,10 @@ impl Settings {
         self.validate_limits()?;
         self.validate_models()?;
         if self.consent.region.trim().is_empty() {
-            return Err(SettingsError::invalid("consent.region", "must not be empty"));
+            return Err(SettingsError::invalid(
+                "consent.region",
+                "must not be empty",
+            ));
         }
         Ok(())
     }
@@ -192,7 +199,10 @@ impl Settings {
             ("limits.max_threads", limits.max_threads),
             ("limits.max_string_bytes", limits.max_string_bytes),
             ("grouping.text_max_frames", self.grouping.text_max_frames),
-            ("grouping.text_max_exceptions", self.grouping.text_max_exceptions),
+            (
+                "grouping.text_max_exceptions",
+                self.grouping.text_max_exceptions,
+            ),
             (
                 "grouping.text_max_minified_js_frames",
                 self.grouping.text_max_minified_js_frames,
@@ -208,7 +218,10 @@ impl Settings {
 
     fn validate_models(&self) -> Result<(), SettingsError> {
         if self.models.is_empty() {
-            return Err(SettingsError::invalid("models", "at least one model version is needed"));
+            return Err(SettingsError::invalid(
+                "models",
+                "at least one model version is needed",
+            ));
         }
         for (key, version) in [
             ("grouping.default_model", &self.grouping.default_model),
@@ -271,6 +284,14 @@ impl Settings {
             max_string_bytes: self.limits.max_string_bytes,
         }
     }
+
+    pub fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            max_frames: self.grouping.text_max_frames,
+            max_exceptions: self.grouping.text_max_exceptions,
+            max_minified_js_frames: self.grouping.text_max_minified_js_frames,
+        }
+    }
 }
 
 impl ModelSettings {
@@ -302,10 +323,7 @@ impl ModelSettings {
         if !known_source {
             return Err(SettingsError::invalid(
                 format!("{key}.source"),
-                format!(
-                    "`{}` must start with manifest:, dir: or hf:",
-                    self.source
-                ),
+                format!("`{}` must start with manifest:, dir: or hf:", self.source),
             ));
         }
         let device_ok = self.device == "cpu"
@@ -389,15 +407,30 @@ mod tests {
     #[test]
     fn invalid_values_name_their_key() {
         let cases = [
-            ("STACKHERD__MODELS__V1__THRESHOLD", "-0.5", "models.v1.threshold"),
-            ("STACKHERD__GROUPING__DEFAULT_MODEL", "v9", "grouping.default_model"),
+            (
+                "STACKHERD__MODELS__V1__THRESHOLD",
+                "-0.5",
+                "models.v1.threshold",
+            ),
+            (
+                "STACKHERD__GROUPING__DEFAULT_MODEL",
+                "v9",
+                "grouping.default_model",
+            ),
             ("STACKHERD__SERVER__LISTEN", "nowhere", "server.listen"),
             ("STACKHERD__LIMITS__MAX_FRAMES", "0", "limits.max_frames"),
             ("STACKHERD__MODELS__V1__DEVICE", "tpu", "models.v1.device"),
-            ("STACKHERD__MODELS__V1__SOURCE", "ftp://x", "models.v1.source"),
+            (
+                "STACKHERD__MODELS__V1__SOURCE",
+                "ftp://x",
+                "models.v1.source",
+            ),
         ];
         for (variable, value, key) in cases {
-            assert_eq!(error_key(Settings::load_from(None, env(&[(variable, value)]))), key);
+            assert_eq!(
+                error_key(Settings::load_from(None, env(&[(variable, value)]))),
+                key
+            );
         }
     }
 

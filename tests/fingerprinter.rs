@@ -30,8 +30,14 @@ fn app_and_system_variants_differ_when_system_frames_exist() {
         "'id'",
         vec![python_frame("lib_call", false), python_frame("view", true)],
     ));
-    let app = g.variant("app").and_then(|v| v.hash.clone()).expect("app hash");
-    let system = g.variant("system").and_then(|v| v.hash.clone()).expect("system hash");
+    let app = g
+        .variant("app")
+        .and_then(|v| v.hash.clone())
+        .expect("app hash");
+    let system = g
+        .variant("system")
+        .and_then(|v| v.hash.clone())
+        .expect("system hash");
     assert_ne!(app, system);
     assert_eq!(g.hashes(), vec![app.clone(), system]);
     assert_eq!(g.primary_hash(), app);
@@ -39,7 +45,11 @@ fn app_and_system_variants_differ_when_system_frames_exist() {
 
 #[test]
 fn identical_app_and_system_hashes_are_kept_once() {
-    let g = grouping(python_exception("KeyError", "'id'", vec![python_frame("view", true)]));
+    let g = grouping(python_exception(
+        "KeyError",
+        "'id'",
+        vec![python_frame("view", true)],
+    ));
     assert_eq!(g.hashes().len(), 1);
 }
 
@@ -53,7 +63,10 @@ fn no_in_app_frames_groups_on_system_stacktrace_not_message() {
     let system = g.variant("system").expect("system variant");
     let component = system.component.as_ref().expect("tree");
     let leaves = component.contributing_leaves();
-    assert!(leaves.contains(&"lib_a") && leaves.contains(&"KeyError"), "{leaves:?}");
+    assert!(
+        leaves.contains(&"lib_a") && leaves.contains(&"KeyError"),
+        "{leaves:?}"
+    );
     assert!(!leaves.iter().any(|l| l.contains("must not decide")));
 }
 
@@ -86,10 +99,21 @@ fn exception_precedes_threads_stacktrace_and_message() {
         "exception": {"values": [{"type": "E", "stacktrace": {"frames": [python_frame("f", true)]}}]},
         "stacktrace": {"frames": [python_frame("other", true)]}
     }));
-    let tree = g.variant("system").and_then(|v| v.component.as_ref()).expect("tree");
-    let stacktrace = tree.child("stacktrace").expect("top-level stacktrace recorded");
+    let tree = g
+        .variant("system")
+        .and_then(|v| v.component.as_ref())
+        .expect("tree");
+    let stacktrace = tree
+        .child("stacktrace")
+        .expect("top-level stacktrace recorded");
     assert!(!stacktrace.contributes);
-    assert!(stacktrace.hint.as_deref().unwrap_or("").contains("exception takes precedence"));
+    assert!(
+        stacktrace
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("exception takes precedence")
+    );
     let message = tree.child("message").expect("message recorded");
     assert!(!message.contributes);
 }
@@ -139,7 +163,11 @@ fn hybrid_fingerprint_splits_by_extra_values() {
         value["tags"] = json!({"region": region});
         grouping(value)
     };
-    let plain = grouping(python_exception("KeyError", "x", vec![python_frame("f", true)]));
+    let plain = grouping(python_exception(
+        "KeyError",
+        "x",
+        vec![python_frame("f", true)],
+    ));
     assert!(with_region("eu").same_issue(&with_region("eu")));
     assert!(!with_region("eu").same_issue(&with_region("us")));
     assert!(!with_region("eu").same_issue(&plain));
@@ -170,9 +198,15 @@ fn malformed_exception_group_uses_the_full_list() {
         {"type": "ValueError", "mechanism": {"exception_id": 1, "parent_id": 7},
          "stacktrace": {"frames": [python_frame("work", true)]}}]}});
     let g = grouping(malformed);
-    let tree = g.variant("system").and_then(|v| v.component.as_ref()).expect("tree");
+    let tree = g
+        .variant("system")
+        .and_then(|v| v.component.as_ref())
+        .expect("tree");
     let leaves = tree.contributing_leaves();
-    assert!(leaves.contains(&"ExceptionGroup") && leaves.contains(&"ValueError"), "{leaves:?}");
+    assert!(
+        leaves.contains(&"ExceptionGroup") && leaves.contains(&"ValueError"),
+        "{leaves:?}"
+    );
 }
 
 #[test]
@@ -199,7 +233,11 @@ fn recursion_frames_do_not_contribute() {
 fn project_rules_change_grouping_and_report_line_and_column() {
     let rules = "stack.module:app.noise -group\nerror.type:KeyError -> lookup-failed";
     let fingerprinter = Fingerprinter::from_rules_text(rules).expect("rules parse");
-    let event = event(python_exception("KeyError", "x", vec![python_frame("f", true)]));
+    let event = event(python_exception(
+        "KeyError",
+        "x",
+        vec![python_frame("f", true)],
+    ));
     let g = fingerprinter.fingerprint(&event);
     assert_eq!(g.hashes(), vec![hash_values(["lookup-failed"])]);
 

@@ -66,15 +66,6 @@ struct Case {
     expected_hashes: BTreeMap<String, BTreeSet<String>>,
 }
 
-impl Case {
-    fn event(&self, name: &str) -> &FixtureEvent {
-        self.events
-            .iter()
-            .find(|e| e.name == name)
-            .expect("pairs are validated when the case is loaded")
-    }
-}
-
 /// Every `*.json` file under `dir`, sorted, recursively.
 fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -126,11 +117,8 @@ fn load_case(root: &Path, path: &Path) -> Result<Case, String> {
     let object = case
         .as_object()
         .ok_or_else(|| fail("the case is not a JSON object".into()))?;
-    if !object
-        .get("description")
-        .and_then(Value::as_str)
-        .is_some_and(|d| !d.trim().is_empty())
-    {
+    let description = object.get("description").and_then(Value::as_str);
+    if description.is_none_or(|d| d.trim().is_empty()) {
         return Err(fail("missing a non-empty `description`".into()));
     }
     let raw_events = object
@@ -163,7 +151,11 @@ fn load_case(root: &Path, path: &Path) -> Result<Case, String> {
                         .map(|h| h.as_str().map(str::to_string))
                         .collect::<Option<BTreeSet<_>>>()
                 })
-                .ok_or_else(|| fail(format!("`expected_hashes.{name}` must be a list of strings")))?;
+                .ok_or_else(|| {
+                    fail(format!(
+                        "`expected_hashes.{name}` must be a list of strings"
+                    ))
+                })?;
             expected_hashes.insert(name.clone(), hashes);
         }
     }
@@ -177,12 +169,16 @@ fn load_case(root: &Path, path: &Path) -> Result<Case, String> {
             used.insert(name.as_str());
         }
         if x == y {
-            return Err(fail(format!("the pair [{x}, {y}] relates an event to itself")));
+            return Err(fail(format!(
+                "the pair [{x}, {y}] relates an event to itself"
+            )));
         }
     }
     for name in expected_hashes.keys() {
         if !known.contains(name.as_str()) {
-            return Err(fail(format!("`expected_hashes` names unknown event `{name}`")));
+            return Err(fail(format!(
+                "`expected_hashes` names unknown event `{name}`"
+            )));
         }
         used.insert(name.as_str());
     }
@@ -207,7 +203,11 @@ fn load_case(root: &Path, path: &Path) -> Result<Case, String> {
 fn load_corpus() -> Vec<Case> {
     let root = corpus_dir();
     let files = json_files(&root);
-    assert!(!files.is_empty(), "no fixture files under {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no fixture files under {}",
+        root.display()
+    );
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for path in &files {
@@ -272,7 +272,8 @@ fn fixture_relations_hold() {
                     "expected DIFFERENT issues, but the events share {common:?}"
                 );
             }
-            if gx.same_issue(gy) != !common.is_empty() {
+            let shares_a_hash = !common.is_empty();
+            if gx.same_issue(gy) != shares_a_hash {
                 if !problem.is_empty() {
                     problem.push_str("; ");
                 }
@@ -373,10 +374,8 @@ fn remap_positions(value: &mut Value, remap: &dyn Fn(u64) -> u64) -> usize {
 #[test]
 fn line_and_column_numbers_never_change_hashes() {
     let fingerprinter = Fingerprinter::default();
-    let remaps: [(&str, &dyn Fn(u64) -> u64); 2] = [
-        ("n + 1000", &|n| n + 1000),
-        ("7n + 3", &|n| n * 7 + 3),
-    ];
+    let remaps: [(&str, &dyn Fn(u64) -> u64); 2] =
+        [("n + 1000", &|n| n + 1000), ("7n + 3", &|n| n * 7 + 3)];
     let mut failures = Vec::new();
     let mut remapped_numbers = 0usize;
     for case in load_corpus() {
@@ -401,11 +400,32 @@ fn line_and_column_numbers_never_change_hashes() {
             }
         }
     }
-    assert!(remapped_numbers > 0, "the corpus has no line numbers to remap");
+    assert!(
+        remapped_numbers > 0,
+        "the corpus has no line numbers to remap"
+    );
     assert!(
         failures.is_empty(),
         "{} event(s) changed hash when only line/column numbers changed:\n\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// For fixture authors: `cargo test --test grouping_fixtures -- --ignored
+/// --nocapture dump_corpus_hashes` prints every event's hashes and variants.
+#[test]
+#[ignore = "diagnostic output, not a check"]
+fn dump_corpus_hashes() {
+    let fingerprinter = Fingerprinter::default();
+    for case in load_corpus() {
+        println!("{}", case.file);
+        for fixture in &case.events {
+            let grouping = fingerprinter.fingerprint(&fixture.event);
+            println!("  {}: {:?}", fixture.name, grouping.hashes());
+            if std::env::var_os("DUMP_TREES").is_some() {
+                println!("{}", describe(&fixture.name, &grouping));
+            }
+        }
+    }
 }

@@ -274,5 +274,4 @@ mod values_or_list {
             })
         }
     }
-
 }

@@ -95,16 +95,18 @@ pub fn parse_event(bytes: &[u8], limits: &EventLimits) -> Result<Event, EventErr
 }
 
 /// Parses an event from an already-decoded JSON value (e.g. an envelope item).
-pub fn event_from_value(value: serde_json::Value, limits: &EventLimits) -> Result<Event, EventError> {
+pub fn event_from_value(
+    value: serde_json::Value,
+    limits: &EventLimits,
+) -> Result<Event, EventError> {
     if !value.is_object() {
         return Err(EventError::NotAnObject);
     }
-    let mut event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
-        EventError::InvalidField {
+    let mut event: Event =
+        serde_path_to_error::deserialize(value).map_err(|e| EventError::InvalidField {
             path: e.path().to_string(),
             message: e.into_inner().to_string(),
-        }
-    })?;
+        })?;
     apply_limits(&mut event, limits);
     Ok(event)
 }
@@ -291,7 +293,8 @@ mod tests {
     #[test]
     fn exception_and_threads_accept_both_shapes() {
         let list = br#"{"exception":[{"type":"A"}],"threads":[{"crashed":true}]}"#;
-        let values = br#"{"exception":{"values":[{"type":"A"}]},"threads":{"values":[{"crashed":true}]}}"#;
+        let values =
+            br#"{"exception":{"values":[{"type":"A"}]},"threads":{"values":[{"crashed":true}]}}"#;
         let a = parse_event(list, &limits()).expect("list form");
         let b = parse_event(values, &limits()).expect("values form");
         assert_eq!(a.exceptions(), b.exceptions());

@@ -26,9 +26,7 @@ impl Family {
         match platform.to_ascii_lowercase().as_str() {
             "javascript" | "node" | "react-native" | "electron" => Family::JavaScript,
             "python" => Family::Python,
-            "java" | "kotlin" | "scala" | "groovy" | "clojure" | "android" | "jvm" => {
-                Family::Java
-            }
+            "java" | "kotlin" | "scala" | "groovy" | "clojure" | "android" | "jvm" => Family::Java,
             "ruby" => Family::Ruby,
             "php" => Family::Php,
             "csharp" | "dotnet" | ".net" | "unity" => Family::CSharp,

@@ -174,10 +174,7 @@ mod tests {
             .with_child(Component::leaf("value", "bad").excluded("stacktrace contributes"))
             .with_child(Component::leaf("module", "app"));
         assert_eq!(tree.contributing_leaves(), vec!["ValueError", "app"]);
-        assert_eq!(
-            hash_component(&tree),
-            Some(hash_values(["ValueErrorapp"]))
-        );
+        assert_eq!(hash_component(&tree), Some(hash_values(["ValueErrorapp"])));
         // md5("") is the documented fallback hash.
         assert_eq!(hash_values([]), "d41d8cd98f00b204e9800998ecf8427e");
     }

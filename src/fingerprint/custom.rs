@@ -82,7 +82,9 @@ fn resolve(name: &str, event: &Event) -> Option<String> {
             crash_frame.and_then(|f| f.function.as_deref()),
             "<no-function>",
         ),
-        "module" | "stack.module" => or(crash_frame.and_then(|f| f.module.as_deref()), "<no-module>"),
+        "module" | "stack.module" => {
+            or(crash_frame.and_then(|f| f.module.as_deref()), "<no-module>")
+        }
         "path" | "stack.abs_path" => or(
             crash_frame.and_then(|f| f.abs_path.as_deref().or(f.filename.as_deref())),
             "<no-path>",
@@ -146,8 +148,14 @@ mod tests {
     fn modes_are_told_apart() {
         let e = event();
         let values = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-        assert_eq!(fingerprint_mode(&values(&["{{ default }}"]), &e), FingerprintMode::Default);
-        assert_eq!(fingerprint_mode(&values(&["{{default}}"]), &e), FingerprintMode::Default);
+        assert_eq!(
+            fingerprint_mode(&values(&["{{ default }}"]), &e),
+            FingerprintMode::Default
+        );
+        assert_eq!(
+            fingerprint_mode(&values(&["{{default}}"]), &e),
+            FingerprintMode::Default
+        );
         assert_eq!(
             fingerprint_mode(&values(&["payment", "{{ type }}"]), &e),
             FingerprintMode::Custom(values(&["payment", "PaymentError"]))
@@ -163,7 +171,10 @@ mod tests {
         let e = event();
         assert_eq!(expand("{{ transaction }}", &e), "/checkout");
         assert_eq!(expand("at-{{level}}", &e), "at-<no-level>");
-        assert_eq!(expand("{{ tags.missing }}", &e), "<no-value-for-tag-missing>");
+        assert_eq!(
+            expand("{{ tags.missing }}", &e),
+            "<no-value-for-tag-missing>"
+        );
         assert_eq!(expand("{{ function }}", &e), "<no-function>");
         assert_eq!(expand("{{ unknown }}", &e), "{{ unknown }}");
         assert_eq!(expand("{{ open", &e), "{{ open");

@@ -102,19 +102,25 @@ fn sources(event: &Event, rules: RuleSet<'_>, kind: VariantKind) -> Vec<Componen
     let platform = event.platform.as_deref();
     let mut out = Vec::new();
     if !event.exceptions().is_empty() {
-        out.push(exceptions_component(event.exceptions(), platform, rules, kind));
+        out.push(exceptions_component(
+            event.exceptions(),
+            platform,
+            rules,
+            kind,
+        ));
     }
     if let Some(thread) = select_thread(event.threads()) {
-        let frames = thread.stacktrace.as_ref().map_or(&[][..], |s| s.frames.as_slice());
+        let frames = thread
+            .stacktrace
+            .as_ref()
+            .map_or(&[][..], |s| s.frames.as_slice());
         let context = StackContext {
             event_platform: platform,
             ..StackContext::default()
         };
-        out.push(
-            Component::new("threads").with_child(stacktrace_component(
-                frames, platform, &context, rules, kind,
-            )),
-        );
+        out.push(Component::new("threads").with_child(stacktrace_component(
+            frames, platform, &context, rules, kind,
+        )));
     }
     if let Some(stacktrace) = event.stacktrace.as_ref() {
         let context = StackContext {
@@ -139,7 +145,12 @@ fn select_thread(threads: &[Thread]) -> Option<&Thread> {
         .iter()
         .filter(with_frames)
         .find(|t| t.crashed == Some(true))
-        .or_else(|| threads.iter().filter(with_frames).find(|t| t.current == Some(true)))
+        .or_else(|| {
+            threads
+                .iter()
+                .filter(with_frames)
+                .find(|t| t.current == Some(true))
+        })
         .or_else(|| match threads {
             [only] if with_frames(&only) => Some(only),
             _ => None,
@@ -156,7 +167,9 @@ fn message_component(event: &Event) -> Option<Component> {
 /// (`default`) variant, else nothing.
 fn default_variants(event: &Event, rules: RuleSet<'_>) -> Vec<Variant> {
     let system_sources = sources(event, rules, VariantKind::System);
-    let winner = system_sources.iter().position(Component::has_contributing_leaves);
+    let winner = system_sources
+        .iter()
+        .position(Component::has_contributing_leaves);
     match winner {
         Some(winner) => {
             let app_sources = sources(event, rules, VariantKind::App);

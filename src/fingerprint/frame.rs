@@ -288,7 +288,10 @@ mod tests {
         );
         assert_eq!(leaves(&chrome[2], Family::JavaScript), ["main"]);
         // The next deploy changes the content hash, not the group.
-        let deployed = browser_frame("Object.foo", "https://cdn.example.com/static/js/main.77aa88bb.min.js");
+        let deployed = browser_frame(
+            "Object.foo",
+            "https://cdn.example.com/static/js/main.77aa88bb.min.js",
+        );
         assert_eq!(
             signature(&deployed, Family::JavaScript),
             signature(&chrome[0], Family::JavaScript)
@@ -332,7 +335,10 @@ mod tests {
         assert_eq!(leaves(&a, Family::Java), leaves(&b, Family::Java));
         assert_eq!(
             leaves(&a, Family::Java),
-            ["com.example.UserService$$EnhancerBySpringCGLIB$$<auto>", "save"]
+            [
+                "com.example.UserService$$EnhancerBySpringCGLIB$$<auto>",
+                "save"
+            ]
         );
     }
 

@@ -70,13 +70,17 @@ pub fn stacktrace_component(
         .collect();
     rules.apply(context, &mut states);
 
-    let mut components: Vec<Component> = states.iter().map(|s| frame_for_variant(s, kind)).collect();
+    let mut components: Vec<Component> =
+        states.iter().map(|s| frame_for_variant(s, kind)).collect();
     exclude_recursion(&mut components);
     if let Some(max) = rules.max_frames() {
         apply_frame_limit(&mut components, max);
     }
 
-    let contributing = components.iter().filter(|c| c.has_contributing_leaves()).count();
+    let contributing = components
+        .iter()
+        .filter(|c| c.has_contributing_leaves())
+        .count();
     let mut stacktrace = Component::new("stacktrace");
     for component in components {
         stacktrace.push_child(component);
@@ -135,7 +139,9 @@ fn apply_frame_limit(components: &mut [Component], max: usize) {
         if kept < max {
             kept += 1;
         } else {
-            component.exclude(format!("ignored because of the frame limit (max-frames={max})"));
+            component.exclude(format!(
+                "ignored because of the frame limit (max-frames={max})"
+            ));
         }
     }
 }

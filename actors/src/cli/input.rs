@@ -11,7 +11,8 @@ pub fn read_event(path: &Path, settings: &Settings) -> anyhow::Result<Event> {
     let name = path.display().to_string();
     let bytes = read_bounded(path, settings.limits.max_body_bytes)
         .with_context(|| format!("reading {name}"))?;
-    parse_event(&bytes, &settings.event_limits()).with_context(|| format!("{name} is not a valid event"))
+    parse_event(&bytes, &settings.event_limits())
+        .with_context(|| format!("{name} is not a valid event"))
 }
 
 /// Reads at most one byte past the limit so oversized input is reported, not buffered.
@@ -21,7 +22,9 @@ pub fn read_bounded(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     if path == Path::new("-") {
         std::io::stdin().lock().take(take).read_to_end(&mut bytes)?;
     } else {
-        std::fs::File::open(path)?.take(take).read_to_end(&mut bytes)?;
+        std::fs::File::open(path)?
+            .take(take)
+            .read_to_end(&mut bytes)?;
     }
     Ok(bytes)
 }

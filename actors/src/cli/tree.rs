@@ -27,7 +27,12 @@ pub fn render_grouping(grouping: &Grouping) -> String {
     out
 }
 
-fn render_component(component: &Component, depth: usize, parent_contributes: bool, out: &mut String) {
+fn render_component(
+    component: &Component,
+    depth: usize,
+    parent_contributes: bool,
+    out: &mut String,
+) {
     let contributes = parent_contributes && component.contributes;
     let mark = if contributes { '+' } else { '-' };
     let indent = "  ".repeat(depth);
@@ -74,6 +79,9 @@ mod tests {
         };
         let text = render_grouping(&grouping);
         assert!(text.contains("    + type \"KeyError\"\n"), "{text}");
-        assert!(text.contains("    - value \"x\"  (stacktrace takes precedence)"), "{text}");
+        assert!(
+            text.contains("    - value \"x\"  (stacktrace takes precedence)"),
+            "{text}"
+        );
     }
 }

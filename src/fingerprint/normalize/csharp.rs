@@ -103,8 +103,14 @@ mod tests {
             ("<Main>b__0_0", "Main.{lambda}"),
             ("<Main>b__0_1", "Main.{lambda}"),
             ("<Main>g__Local|0_0", "Main.Local"),
-            ("async Task<int> MyApp.Service.DoWork(int id)", "MyApp.Service.DoWork"),
-            ("Dictionary<String, Int32>.FindValue(TKey key)", "Dictionary<String, Int32>.FindValue"),
+            (
+                "async Task<int> MyApp.Service.DoWork(int id)",
+                "MyApp.Service.DoWork",
+            ),
+            (
+                "Dictionary<String, Int32>.FindValue(TKey key)",
+                "Dictionary<String, Int32>.FindValue",
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalize_function(raw).as_deref(), Some(expected), "{raw}");
@@ -113,7 +119,10 @@ mod tests {
             normalize_generated("MyApp.Program+<>c__DisplayClass5_0"),
             "MyApp.Program+<>c__DisplayClass"
         );
-        assert_eq!(normalize_generated("MyApp.Worker+<DoWork>d__5"), "MyApp.Worker+DoWork");
+        assert_eq!(
+            normalize_generated("MyApp.Worker+<DoWork>d__5"),
+            "MyApp.Worker+DoWork"
+        );
         assert_eq!(normalize_function(" "), None);
     }
 }

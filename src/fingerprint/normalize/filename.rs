@@ -10,7 +10,9 @@ const OPAQUE_PATHS: [&str; 2] = ["<anonymous>", "[native code]"];
 /// True for an http, https, blob or applewebdata URL.
 pub fn is_url(path: &str) -> bool {
     let path = path.trim();
-    URL_PREFIXES.iter().any(|prefix| starts_with_ignore_case(path, prefix))
+    URL_PREFIXES
+        .iter()
+        .any(|prefix| starts_with_ignore_case(path, prefix))
 }
 
 /// True for `<anonymous>` and `[native code]`.

@@ -98,11 +98,26 @@ mod tests {
     #[test]
     fn other_generated_names() {
         let cases = [
-            ("com.example.Foo$$EnhancerByGuice$$12ab", "com.example.Foo$$EnhancerByGuice$$<auto>"),
-            ("com.example.User$HibernateProxy$xyz123", "com.example.User$HibernateProxy$<auto>"),
-            ("com.example.User_$$_javassist_123", "com.example.User_$$_javassist<auto>"),
-            ("com.example.User_$$_jvst1a2_4", "com.example.User_$$_jvst<auto>"),
-            ("sun.reflect.GeneratedMethodAccessor123", "sun.reflect.GeneratedMethodAccessor<auto>"),
+            (
+                "com.example.Foo$$EnhancerByGuice$$12ab",
+                "com.example.Foo$$EnhancerByGuice$$<auto>",
+            ),
+            (
+                "com.example.User$HibernateProxy$xyz123",
+                "com.example.User$HibernateProxy$<auto>",
+            ),
+            (
+                "com.example.User_$$_javassist_123",
+                "com.example.User_$$_javassist<auto>",
+            ),
+            (
+                "com.example.User_$$_jvst1a2_4",
+                "com.example.User_$$_jvst<auto>",
+            ),
+            (
+                "sun.reflect.GeneratedMethodAccessor123",
+                "sun.reflect.GeneratedMethodAccessor<auto>",
+            ),
             (
                 "jdk.internal.reflect.GeneratedConstructorAccessor12",
                 "jdk.internal.reflect.GeneratedConstructorAccessor<auto>",
@@ -125,14 +140,24 @@ mod tests {
 
     #[test]
     fn lambdas_are_ignored() {
-        assert!(is_lambda_class("com.example.Foo$$Lambda$123/0x0000000800c02a00"));
-        assert!(is_lambda_class("com.example.Foo$$Lambda/0x0000000800c02a00"));
+        assert!(is_lambda_class(
+            "com.example.Foo$$Lambda$123/0x0000000800c02a00"
+        ));
+        assert!(is_lambda_class(
+            "com.example.Foo$$Lambda/0x0000000800c02a00"
+        ));
         assert!(is_lambda_class("com.example.Foo$$ExternalSyntheticLambda0"));
         assert!(!is_lambda_class("com.example.Foo$Inner"));
         assert_eq!(normalize_function("lambda$handle$0"), None);
         assert_eq!(normalize_function("lambda$static$3"), None);
-        assert_eq!(normalize_function("access$000").as_deref(), Some("access$000"));
-        assert_eq!(normalize_function("CGLIB$save$3").as_deref(), Some("CGLIB$save$<auto>"));
+        assert_eq!(
+            normalize_function("access$000").as_deref(),
+            Some("access$000")
+        );
+        assert_eq!(
+            normalize_function("CGLIB$save$3").as_deref(),
+            Some("CGLIB$save$<auto>")
+        );
         assert_eq!(normalize_function("run").as_deref(), Some("run"));
     }
 }

@@ -51,7 +51,9 @@ const JUNK_FOLDERS: [&str; 18] = [
 ];
 
 /// Extensions of bundled code.
-const EXTENSIONS: [&str; 9] = ["js", "mjs", "cjs", "jsx", "ts", "tsx", "html", "htm", "wasm"];
+const EXTENSIONS: [&str; 9] = [
+    "js", "mjs", "cjs", "jsx", "ts", "tsx", "html", "htm", "wasm",
+];
 
 /// Normalizes a JavaScript function name; `None` when it is anonymous.
 pub fn normalize_function(raw: &str) -> Option<String> {
@@ -106,7 +108,10 @@ pub fn dropped_frame_reason(
 /// True for anything with a scheme that a bundle can be served from.
 pub fn is_bundle_url(path: &str) -> bool {
     let path = path.trim();
-    path.contains("://") || path.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("blob:"))
+    path.contains("://")
+        || path
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("blob:"))
 }
 
 /// A stable module name for a bundle URL: scheme, host, query, extension,
@@ -120,7 +125,9 @@ pub fn javascript_module_from_url(url: &str) -> Option<String> {
     let path = match path.find("://") {
         Some(index) => {
             let after_scheme = &path[index + 3..];
-            after_scheme.find('/').map_or("", |slash| &after_scheme[slash..])
+            after_scheme
+                .find('/')
+                .map_or("", |slash| &after_scheme[slash..])
         }
         None => path,
     };
@@ -197,9 +204,10 @@ fn file_stem(file: &str) -> String {
     }
     parts
         .into_iter()
-        .filter(|part| !part.eq_ignore_ascii_case("min") && !is_content_hash(part))
         .map(strip_hash_suffix)
-        .filter(|part| !part.is_empty())
+        .filter(|part| {
+            !part.is_empty() && !part.eq_ignore_ascii_case("min") && !is_content_hash(part)
+        })
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -255,15 +263,30 @@ mod tests {
     #[test]
     fn bundle_urls_become_stable_modules() {
         let cases = [
-            ("https://cdn.example.com/static/js/main.3f2a1b9c.min.js?v=2", "main"),
-            ("https://cdn.example.com/static/js/main.9e8d7c6b.min.js", "main"),
+            (
+                "https://cdn.example.com/static/js/main.3f2a1b9c.min.js?v=2",
+                "main",
+            ),
+            (
+                "https://cdn.example.com/static/js/main.9e8d7c6b.min.js",
+                "main",
+            ),
             ("https://example.com/assets/chunk-5d3e2a.js", "chunk"),
             ("https://example.com/assets/index-BfXZ3k9a.js", "index"),
             ("https://example.com/v1.2.3/dist/app.js#x", "app"),
             ("https://example.com/1.2.3/admin/app.min.js", "admin/app"),
-            ("https://example.com/_next/static/chunks/pages/_app-1a2b3c4d5e.js", "pages/_app"),
-            ("http://localhost:3000/react-dom.production.min.js", "react-dom.production"),
-            ("webpack:///./src/components/Button.jsx", "src/components/Button"),
+            (
+                "https://example.com/_next/static/chunks/pages/_app-1a2b3c4d5e.js",
+                "pages/_app",
+            ),
+            (
+                "http://localhost:3000/react-dom.production.min.js",
+                "react-dom.production",
+            ),
+            (
+                "webpack:///./src/components/Button.jsx",
+                "src/components/Button",
+            ),
             ("app:///main.jsbundle", "main.jsbundle"),
             ("/static/js/main.3f2a1b9c.js", "main"),
         ];
@@ -275,7 +298,10 @@ mod tests {
             );
         }
         assert_eq!(javascript_module_from_url("https://example.com/"), None);
-        assert_eq!(javascript_module_from_url("https://example.com/3f2a1b9c.js"), None);
+        assert_eq!(
+            javascript_module_from_url("https://example.com/3f2a1b9c.js"),
+            None
+        );
     }
 
     #[test]

@@ -70,9 +70,8 @@ static BLOCK_INVOKE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// MSVC lambda classes: `<lambda_1a2b3c4d>`.
-static MSVC_LAMBDA: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^<lambda_[0-9A-Za-z]*>").expect("msvc lambda pattern is valid")
-});
+static MSVC_LAMBDA: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^<lambda_[0-9A-Za-z]*>").expect("msvc lambda pattern is valid"));
 
 /// Clang's anonymous lambda classes: `$_0`, `$_12`.
 static CLANG_LAMBDA: LazyLock<Regex> =
@@ -221,14 +220,14 @@ fn find_at_depth_zero(text: &str, needle: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut previous = '\0';
     for (index, c) in text.char_indices() {
+        if depth == 0 && text[index..].starts_with(needle) {
+            return Some(index);
+        }
         match c {
             '<' | '(' | '[' | '{' => depth += 1,
             '>' if previous == '-' => {}
             '>' | ')' | ']' | '}' => depth = depth.saturating_sub(1),
             _ => {}
-        }
-        if depth == 0 && text[index..].starts_with(needle) {
-            return Some(index);
         }
         previous = c;
     }
@@ -350,7 +349,10 @@ fn is_qualifying_paren(text: &str) -> bool {
 
 fn is_only_qualifiers(text: &str) -> bool {
     // Bounded so a long run of words cannot make the scan quadratic.
-    let words: Vec<&str> = text.split_whitespace().take(TRAILING_QUALIFIERS.len() + 1).collect();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take(TRAILING_QUALIFIERS.len() + 1)
+        .collect();
     !words.is_empty()
         && words.len() <= TRAILING_QUALIFIERS.len()
         && words.iter().all(|word| TRAILING_QUALIFIERS.contains(word))
@@ -483,7 +485,10 @@ mod tests {
             trim("foo(int)::{lambda(int)#1}::operator()(int) const"),
             "foo::{lambda}::operator()"
         );
-        assert_eq!(trim("foo()::$_3::operator()() const"), "foo::{lambda}::operator()");
+        assert_eq!(
+            trim("foo()::$_3::operator()() const"),
+            "foo::{lambda}::operator()"
+        );
     }
 
     #[test]

@@ -32,13 +32,19 @@ mod tests {
     fn anonymous_classes_reduce_to_the_method() {
         let cases = [
             ("class@anonymous/in/file.php:12$0::method", "method"),
-            ("class@anonymous%0/var/www/app/src/Foo.php:34$1a::handle", "handle"),
+            (
+                "class@anonymous%0/var/www/app/src/Foo.php:34$1a::handle",
+                "handle",
+            ),
             ("class@anonymous\0/var/www/a.php:3$0::run", "run"),
             ("App\\Base@anonymous/in/x.php:5$2::run", "run"),
             ("class@anonymous/in/file.php:12$0", "class@anonymous"),
             ("{closure:/app/src/x.php:12}", "{closure}"),
             ("{closure}", "{closure}"),
-            ("App\\Http\\Controllers\\UserController::show", "App\\Http\\Controllers\\UserController::show"),
+            (
+                "App\\Http\\Controllers\\UserController::show",
+                "App\\Http\\Controllers\\UserController::show",
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalize_function(raw).as_deref(), Some(expected), "{raw}");

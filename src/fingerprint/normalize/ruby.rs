@@ -39,9 +39,18 @@ mod tests {
         let cases = [
             ("block in foo", "block"),
             ("block (2 levels) in foo", "block"),
-            ("block in _app_views_users_index_html_erb__1234567_89012", "block"),
-            ("_app_views_users_index_html_erb__1234567_89012", "_app_views_users_index_html_erb"),
-            ("_app_views_users_index_html_erb___1234567_89012", "_app_views_users_index_html_erb"),
+            (
+                "block in _app_views_users_index_html_erb__1234567_89012",
+                "block",
+            ),
+            (
+                "_app_views_users_index_html_erb__1234567_89012",
+                "_app_views_users_index_html_erb",
+            ),
+            (
+                "_app_views_users_index_html_erb___1234567_89012",
+                "_app_views_users_index_html_erb",
+            ),
             ("rescue in foo", "rescue in foo"),
             ("ensure in foo", "ensure in foo"),
             ("foo", "foo"),
