@@ -18,7 +18,7 @@ fn python_frame(function: &str, in_app: bool) -> Value {
            "context_line": format!("{function}()"), "lineno": 10})
 }
 
-fn python_exception(ty: &str, value: &str, frames: Vec<Value>) -> Value {
+fn python_exception(ty: &str, value: &str, frames: &[Value]) -> Value {
     json!({"platform": "python", "exception": {"values": [
         {"type": ty, "value": value, "stacktrace": {"frames": frames}}]}})
 }
@@ -28,7 +28,7 @@ fn app_and_system_variants_differ_when_system_frames_exist() {
     let g = grouping(python_exception(
         "KeyError",
         "'id'",
-        vec![python_frame("lib_call", false), python_frame("view", true)],
+        &[python_frame("lib_call", false), python_frame("view", true)],
     ));
     let app = g
         .variant("app")
@@ -48,7 +48,7 @@ fn identical_app_and_system_hashes_are_kept_once() {
     let g = grouping(python_exception(
         "KeyError",
         "'id'",
-        vec![python_frame("view", true)],
+        &[python_frame("view", true)],
     ));
     assert_eq!(g.hashes().len(), 1);
 }
@@ -56,7 +56,7 @@ fn identical_app_and_system_hashes_are_kept_once() {
 #[test]
 fn no_in_app_frames_groups_on_system_stacktrace_not_message() {
     let frames = vec![python_frame("lib_a", false), python_frame("lib_b", false)];
-    let mut value = python_exception("KeyError", "'id'", frames);
+    let mut value = python_exception("KeyError", "'id'", &frames);
     value["message"] = json!("a message that must not decide grouping");
     let g = grouping(value);
     assert!(g.variant("app").expect("app variant").hash.is_none());
@@ -72,8 +72,8 @@ fn no_in_app_frames_groups_on_system_stacktrace_not_message() {
 
 #[test]
 fn value_contributes_only_without_a_stacktrace() {
-    let with_frames = grouping(python_exception("E", "one", vec![python_frame("f", true)]));
-    let other_value = grouping(python_exception("E", "two", vec![python_frame("f", true)]));
+    let with_frames = grouping(python_exception("E", "one", &[python_frame("f", true)]));
+    let other_value = grouping(python_exception("E", "two", &[python_frame("f", true)]));
     assert!(with_frames.same_issue(&other_value));
     let bare_one = grouping(json!({"exception": {"values": [{"type": "E", "value": "one"}]}}));
     let bare_two = grouping(json!({"exception": {"values": [{"type": "E", "value": "two"}]}}));
@@ -146,8 +146,8 @@ fn nothing_contributing_falls_back_to_md5_of_nothing() {
 
 #[test]
 fn custom_fingerprint_replaces_the_default_hash() {
-    let mut a = python_exception("KeyError", "x", vec![python_frame("f", true)]);
-    let mut b = python_exception("ValueError", "y", vec![python_frame("g", true)]);
+    let mut a = python_exception("KeyError", "x", &[python_frame("f", true)]);
+    let mut b = python_exception("ValueError", "y", &[python_frame("g", true)]);
     a["fingerprint"] = json!(["payment-failed"]);
     b["fingerprint"] = json!(["payment-failed"]);
     let (ga, gb) = (grouping(a), grouping(b));
@@ -158,7 +158,7 @@ fn custom_fingerprint_replaces_the_default_hash() {
 #[test]
 fn hybrid_fingerprint_splits_by_extra_values() {
     let with_region = |region: &str| {
-        let mut value = python_exception("KeyError", "x", vec![python_frame("f", true)]);
+        let mut value = python_exception("KeyError", "x", &[python_frame("f", true)]);
         value["fingerprint"] = json!(["{{ default }}", "{{ tags.region }}"]);
         value["tags"] = json!({"region": region});
         grouping(value)
@@ -166,7 +166,7 @@ fn hybrid_fingerprint_splits_by_extra_values() {
     let plain = grouping(python_exception(
         "KeyError",
         "x",
-        vec![python_frame("f", true)],
+        &[python_frame("f", true)],
     ));
     assert!(with_region("eu").same_issue(&with_region("eu")));
     assert!(!with_region("eu").same_issue(&with_region("us")));
@@ -224,7 +224,7 @@ fn recursion_frames_do_not_contribute() {
     let depth = |n: usize| {
         let mut frames = vec![python_frame("main", true)];
         frames.extend(std::iter::repeat_n(python_frame("walk", true), n));
-        grouping(python_exception("RecursionError", "too deep", frames))
+        grouping(python_exception("RecursionError", "too deep", &frames))
     };
     assert!(depth(3).same_issue(&depth(40)));
 }
@@ -236,7 +236,7 @@ fn project_rules_change_grouping_and_report_line_and_column() {
     let event = event(python_exception(
         "KeyError",
         "x",
-        vec![python_frame("f", true)],
+        &[python_frame("f", true)],
     ));
     let g = fingerprinter.fingerprint(&event);
     assert_eq!(g.hashes(), vec![hash_values(["lookup-failed"])]);

@@ -203,6 +203,12 @@ const CASES: &[(&str, Option<&str>)] = &[
         Some("MyApp.foo<T>"),
     ),
     ("@objc MyApp.Foo.tap(_:) -> ()", Some("MyApp.Foo.tap")),
+    (
+        "(extension in MyApp):MyApp.Foo.bar() -> ()",
+        Some("(extension in MyApp):MyApp.Foo.bar"),
+    ),
+    ("<&T as core::fmt::Debug>::fmt", Some("T::fmt")),
+    ("Foo<int>::~Foo()", Some("Foo<T>::~Foo")),
     // Unknown and redacted names are ignored.
     ("<unknown>", None),
     ("<redacted>", None),

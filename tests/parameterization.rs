@@ -216,14 +216,15 @@ fn the_table_is_idempotent() {
     }
 }
 
+/// Adversarial repetitive inputs finish without panicking (the regexes are
+/// linear-time); no timing threshold, by policy.
 #[test]
-fn huge_inputs_stay_fast() {
-    let start = std::time::Instant::now();
+fn huge_adversarial_inputs_are_handled() {
     for chunk in ["a.", "1.", "a@", "=\"", "x://", "0:", "ab-", "Jan 1 "] {
         let input = chunk.repeat(50_000);
-        let _ = parameterize(&input);
+        let output = parameterize(&input);
+        assert!(!output.is_empty(), "{chunk:?} lost the whole text");
     }
-    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }
 
 fn variable_part() -> impl Strategy<Value = (String, String)> {

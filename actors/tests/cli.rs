@@ -73,8 +73,11 @@ fn fingerprint_reads_stdin_and_prints_json() {
 fn fingerprint_applies_rules_and_reports_rule_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
     let rules = dir.path().join("rules.txt");
-    std::fs::write(&rules, "# project rules\nerror.type:DatabaseError -> database-down\n")
-        .expect("rules written");
+    std::fs::write(
+        &rules,
+        "# project rules\nerror.type:DatabaseError -> database-down\n",
+    )
+    .expect("rules written");
     let output = binary()
         .args(["fingerprint", "--rules"])
         .arg(&rules)
@@ -105,9 +108,21 @@ fn text_prints_scrubbed_stacktrace_without_user_data() {
         .expect("runs");
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(stdout.starts_with("DatabaseError: connection refused"), "{stdout}");
-    assert!(stdout.contains("  File \"app/views.py\", function get_user\n"), "{stdout}");
-    for secret in ["jane@example.com", "10.1.2.3", "hunter2", "s3cr3t", "session=abc"] {
+    assert!(
+        stdout.starts_with("DatabaseError: connection refused"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  File \"app/views.py\", function get_user\n"),
+        "{stdout}"
+    );
+    for secret in [
+        "jane@example.com",
+        "10.1.2.3",
+        "hunter2",
+        "s3cr3t",
+        "session=abc",
+    ] {
         assert!(!stdout.contains(secret), "{secret} leaked: {stdout}");
     }
 }
@@ -125,7 +140,10 @@ fn bad_input_fails_with_a_clear_message() {
         let output = run_with_stdin(&["fingerprint", "-"], input);
         assert!(!output.status.success());
         let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "expected {expected:?} in {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in {stderr}"
+        );
     }
     let output = binary()
         .args(["text", "/no/such/event.json"])

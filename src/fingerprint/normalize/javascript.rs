@@ -106,12 +106,14 @@ pub fn dropped_frame_reason(
 }
 
 /// True for anything with a scheme that a bundle can be served from.
+/// `blob:` object URLs are not bundles: their path is a random UUID minted
+/// per page load, so deriving a module from them would split every load.
 pub fn is_bundle_url(path: &str) -> bool {
     let path = path.trim();
-    path.contains("://")
-        || path
-            .get(..5)
-            .is_some_and(|s| s.eq_ignore_ascii_case("blob:"))
+    let is_blob = path
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("blob:"));
+    path.contains("://") && !is_blob
 }
 
 /// A stable module name for a bundle URL: scheme, host, query, extension,
