@@ -37,7 +37,7 @@ impl SettingsError {
 pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
-    pub limits: LimitSettings,
+    pub limits: EventLimits,
     pub grouping: GroupingSettings,
     /// Model versions by name (`v1`, `v2`, `v2.1`, …).
     pub models: BTreeMap<String, ModelSettings>,
@@ -55,17 +55,6 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     pub data_dir: PathBuf,
     pub retention_days: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitSettings {
-    pub max_body_bytes: usize,
-    pub max_depth: usize,
-    pub max_frames: usize,
-    pub max_exceptions: usize,
-    pub max_threads: usize,
-    pub max_string_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,14 +264,7 @@ impl Settings {
     }
 
     pub fn event_limits(&self) -> EventLimits {
-        EventLimits {
-            max_body_bytes: self.limits.max_body_bytes,
-            max_depth: self.limits.max_depth,
-            max_frames: self.limits.max_frames,
-            max_exceptions: self.limits.max_exceptions,
-            max_threads: self.limits.max_threads,
-            max_string_bytes: self.limits.max_string_bytes,
-        }
+        self.limits.clone()
     }
 
     pub fn text_limits(&self) -> TextLimits {

@@ -44,6 +44,26 @@ fn stack(text: &str) -> StackRules {
     StackRules::parse(text).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
 }
 
+/// Each `(input, line, column, message part)` must fail at that position.
+fn assert_rule_errors(
+    cases: &[(&str, usize, usize, &str)],
+    parse: impl Fn(&str) -> Option<RuleError>,
+) {
+    for &(input, line, column, message) in cases {
+        let err = parse(input).unwrap_or_else(|| panic!("{input:?} should not parse"));
+        assert_eq!(
+            (err.line, err.column),
+            (line, column),
+            "position for {input:?}: {err}"
+        );
+        assert!(
+            err.message.contains(message),
+            "message for {input:?}: {:?} should contain {message:?}",
+            err.message
+        );
+    }
+}
+
 fn fingerprints(text: &str) -> FingerprintRules {
     FingerprintRules::parse(text).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
 }
@@ -165,19 +185,7 @@ fn stack_rule_errors_point_at_the_offending_token() {
             "unknown action `+gruop`",
         ),
     ];
-    for &(input, line, column, message) in cases {
-        let err = StackRules::parse(input).expect_err(input);
-        assert_eq!(
-            (err.line, err.column),
-            (line, column),
-            "position for {input:?}: {err}"
-        );
-        assert!(
-            err.message.contains(message),
-            "message for {input:?}: {:?} should contain {message:?}",
-            err.message
-        );
-    }
+    assert_rule_errors(cases, |input| StackRules::parse(input).err());
 }
 
 #[test]
@@ -603,19 +611,7 @@ fn fingerprint_rule_errors_point_at_the_offending_token() {
         ("family:nope -> a", 1, 8, "unknown family"),
         ("type:E +app -> a", 1, 8, "expected a matcher or `->`"),
     ];
-    for &(input, line, column, message) in cases {
-        let err = FingerprintRules::parse(input).expect_err(input);
-        assert_eq!(
-            (err.line, err.column),
-            (line, column),
-            "position for {input:?}: {err}"
-        );
-        assert!(
-            err.message.contains(message),
-            "message for {input:?}: {:?} should contain {message:?}",
-            err.message
-        );
-    }
+    assert_rule_errors(cases, |input| FingerprintRules::parse(input).err());
 }
 
 // ---------------------------------------------------- fingerprint evaluator

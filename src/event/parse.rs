@@ -4,8 +4,9 @@
 use super::model::{Event, Exception, Frame, Stacktrace};
 use thiserror::Error;
 
-/// Limits applied to every incoming event. Built from `[limits]` in settings.
-#[derive(Debug, Clone, PartialEq)]
+/// Limits applied to every incoming event: the `[limits]` section of settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventLimits {
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
