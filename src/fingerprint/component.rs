@@ -3,17 +3,19 @@
 
 use md5::{Digest, Md5};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// A node of the tree. Leaves are strings; a hash is the md5 of the
 /// contributing leaves in depth-first order, with no separator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Component {
     /// What this node is: `exception`, `stacktrace`, `frame`, `function`, …
-    pub id: String,
+    /// Static, so building a tree allocates only for values.
+    pub id: &'static str,
     pub contributes: bool,
     /// Why it contributes or not, for people reading the tree.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub hint: Option<Cow<'static, str>>,
     pub values: Vec<ComponentValue>,
 }
 
@@ -26,9 +28,9 @@ pub enum ComponentValue {
 
 impl Component {
     /// A contributing node without values.
-    pub fn new(id: impl Into<String>) -> Self {
+    pub fn new(id: &'static str) -> Self {
         Component {
-            id: id.into(),
+            id,
             contributes: true,
             hint: None,
             values: Vec::new(),
@@ -36,7 +38,7 @@ impl Component {
     }
 
     /// A contributing node holding one string.
-    pub fn leaf(id: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn leaf(id: &'static str, value: impl Into<String>) -> Self {
         Component::new(id).with_value(value)
     }
 
@@ -55,19 +57,19 @@ impl Component {
     }
 
     /// Marks the node as not contributing, keeping the first reason given.
-    pub fn exclude(&mut self, hint: impl Into<String>) {
+    pub fn exclude(&mut self, hint: impl Into<Cow<'static, str>>) {
         if self.contributes || self.hint.is_none() {
             self.hint = Some(hint.into());
         }
         self.contributes = false;
     }
 
-    pub fn excluded(mut self, hint: impl Into<String>) -> Self {
+    pub fn excluded(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.exclude(hint);
         self
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -139,7 +141,7 @@ impl Component {
     pub fn contributing_signature(&self) -> Vec<(&str, Vec<&str>)> {
         self.children()
             .filter(|child| child.contributes)
-            .map(|child| (child.id.as_str(), child.contributing_leaves()))
+            .map(|child| (child.id, child.contributing_leaves()))
             .collect()
     }
 }

@@ -4,36 +4,51 @@
 use super::component::Component;
 use super::message::parameterize;
 use super::rules::StackContext;
-use super::stacktrace::{RuleSet, VariantKind, stacktrace_component};
+use super::stacktrace::{RuleSet, VariantKind, Variants, stacktrace_components};
 use crate::event::Exception;
 use std::collections::{HashMap, HashSet};
 
-/// One exception: `stacktrace`, then `type`, then `value` (compat order).
-pub fn exception_component(
+/// One exception, for both variants: `stacktrace`, then `type`, then
+/// `value` (compat order).
+pub fn exception_components(
     exception: &Exception,
     event_platform: Option<&str>,
     rules: RuleSet<'_>,
-    kind: VariantKind,
-) -> Component {
-    let mut component = Component::new("exception");
+) -> Variants<Component> {
     let frames = exception
         .stacktrace
         .as_ref()
         .map_or(&[][..], |stacktrace| stacktrace.frames.as_slice());
-    if !frames.is_empty() {
+    let mut stacktraces = (!frames.is_empty()).then(|| {
         let context = StackContext {
             event_platform,
             exception_type: exception.ty.as_deref(),
             exception_value: exception.value.as_deref(),
             mechanism: exception.mechanism.as_ref().and_then(|m| m.ty.as_deref()),
         };
-        component.push_child(stacktrace_component(
-            frames,
-            event_platform,
-            &context,
-            rules,
-            kind,
-        ));
+        stacktrace_components(frames, event_platform, &context, rules).into_parts()
+    });
+    Variants::build(|kind| {
+        let stacktrace = stacktraces.as_mut().map(|(app, system)| match kind {
+            VariantKind::App => std::mem::replace(app, Component::new("stacktrace")),
+            VariantKind::System => std::mem::replace(system, Component::new("stacktrace")),
+        });
+        assemble_exception(exception, stacktrace, kind)
+    })
+}
+
+fn assemble_exception(
+    exception: &Exception,
+    stacktrace: Option<Component>,
+    kind: VariantKind,
+) -> Component {
+    let has_frames = stacktrace.is_some();
+    let stack_contributes = stacktrace
+        .as_ref()
+        .is_some_and(Component::has_contributing_leaves);
+    let mut component = Component::new("exception");
+    if let Some(stacktrace) = stacktrace {
+        component.push_child(stacktrace);
     }
     if let Some(ty) = exception.ty.as_deref().filter(|ty| !ty.is_empty()) {
         let mut type_component = Component::leaf("type", ty);
@@ -44,15 +59,12 @@ pub fn exception_component(
     }
     if let Some(value) = exception.value.as_deref().filter(|v| !v.trim().is_empty()) {
         let mut value_component = Component::leaf("value", parameterize(value));
-        if !frames.is_empty() {
+        if has_frames {
             value_component.exclude("ignored because the stacktrace takes precedence");
         }
         component.push_child(value_component);
     }
-    let stack_contributes = component
-        .child("stacktrace")
-        .is_some_and(Component::has_contributing_leaves);
-    if kind == VariantKind::App && !frames.is_empty() && !stack_contributes {
+    if kind == VariantKind::App && has_frames && !stack_contributes {
         // The app variant is about the project's own code: without in-app
         // frames it has nothing to say, and the system variant decides.
         component.exclude("ignored because it contains no in-app frames");
@@ -70,47 +82,51 @@ fn is_synthetic(exception: &Exception) -> bool {
         .unwrap_or(false)
 }
 
-/// All exceptions of an event, after exception-group reduction.
-pub fn exceptions_component(
+/// All exceptions of an event for both variants, after exception-group
+/// reduction.
+pub fn exceptions_components(
     exceptions: &[Exception],
     event_platform: Option<&str>,
     rules: RuleSet<'_>,
-    kind: VariantKind,
-) -> Component {
-    let selected = select_exceptions(exceptions, event_platform, rules);
-    let mut components: Vec<Component> = selected
+) -> Variants<Component> {
+    let all: Vec<Variants<Component>> = exceptions
         .iter()
-        .map(|exception| exception_component(exception, event_platform, rules, kind))
+        .map(|exception| exception_components(exception, event_platform, rules))
         .collect();
-    if components.len() == 1 {
-        if let Some(only) = components.pop() {
-            return only;
+    let selected = select_exceptions(exceptions, all);
+    Variants::build(|kind| {
+        let mut components: Vec<Component> = selected
+            .iter()
+            .map(|variants| variants.get(kind).clone())
+            .collect();
+        if components.len() == 1 {
+            if let Some(only) = components.pop() {
+                return only;
+            }
         }
-    }
-    let mut chain = Component::new("chained-exception");
-    for component in components {
-        chain.push_child(component);
-    }
-    if !chain.has_contributing_leaves() {
-        chain.exclude("ignored because no exception in the chain contributes");
-    }
-    chain
+        let mut chain = Component::new("chained-exception");
+        for component in components {
+            chain.push_child(component);
+        }
+        if !chain.has_contributing_leaves() {
+            chain.exclude("ignored because no exception in the chain contributes");
+        }
+        chain
+    })
 }
 
 /// Exception groups keep their distinct non-group leaves; a single distinct
 /// leaf stands alone. Malformed trees fall back to the full list.
-fn select_exceptions<'e>(
-    exceptions: &'e [Exception],
-    event_platform: Option<&str>,
-    rules: RuleSet<'_>,
-) -> Vec<&'e Exception> {
-    let all: Vec<&Exception> = exceptions.iter().collect();
+fn select_exceptions(
+    exceptions: &[Exception],
+    components: Vec<Variants<Component>>,
+) -> Vec<Variants<Component>> {
     if !is_exception_group(exceptions) || !is_well_formed_tree(exceptions) {
-        return all;
+        return components;
     }
     let mut seen = HashSet::new();
     let mut leaves = Vec::new();
-    for exception in exceptions {
+    for (exception, variants) in exceptions.iter().zip(&components) {
         let is_group = exception
             .mechanism
             .as_ref()
@@ -119,17 +135,21 @@ fn select_exceptions<'e>(
         if is_group {
             continue;
         }
-        let key: Vec<String> =
-            exception_component(exception, event_platform, rules, VariantKind::System)
-                .contributing_leaves()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
+        let key: Vec<String> = variants
+            .system
+            .contributing_leaves()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         if seen.insert(key) {
-            leaves.push(exception);
+            leaves.push(variants.clone());
         }
     }
-    if leaves.is_empty() { all } else { leaves }
+    if leaves.is_empty() {
+        components
+    } else {
+        leaves
+    }
 }
 
 fn is_exception_group(exceptions: &[Exception]) -> bool {

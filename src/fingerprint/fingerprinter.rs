@@ -4,11 +4,11 @@
 
 use super::component::{Component, hash_component, hash_values};
 use super::custom::{FingerprintMode, fingerprint_mode};
-use super::exception::exceptions_component;
+use super::exception::exceptions_components;
 use super::grouping::{FALLBACK_HASH, Grouping, Variant};
 use super::message::parameterize;
 use super::rules::{FingerprintRules, RuleError, StackContext, StackRules};
-use super::stacktrace::{RuleSet, VariantKind, stacktrace_component};
+use super::stacktrace::{RuleSet, VariantKind, Variants, stacktrace_components};
 use crate::event::{Event, Thread};
 
 /// Fingerprints events with one project's rules (built-in rules always apply).
@@ -97,42 +97,44 @@ fn is_fingerprint_rule(line: &str) -> bool {
     false
 }
 
-/// The sources an event's hash can come from, in precedence order.
-fn sources(event: &Event, rules: RuleSet<'_>, kind: VariantKind) -> Vec<Component> {
+/// The sources an event's hash can come from, in precedence order, for
+/// both variants.
+fn sources(event: &Event, rules: RuleSet<'_>) -> Variants<Vec<Component>> {
     let platform = event.platform.as_deref();
-    let mut out = Vec::new();
+    let context = StackContext {
+        event_platform: platform,
+        ..StackContext::default()
+    };
+    let mut out = Variants {
+        app: Vec::new(),
+        system: Vec::new(),
+    };
+    let mut push = |variants: Variants<Component>| {
+        let (app, system) = variants.into_parts();
+        out.app.push(app);
+        out.system.push(system);
+    };
     if !event.exceptions().is_empty() {
-        out.push(exceptions_component(
-            event.exceptions(),
-            platform,
-            rules,
-            kind,
-        ));
+        push(exceptions_components(event.exceptions(), platform, rules));
     }
     if let Some(thread) = select_thread(event.threads()) {
         let frames = thread
             .stacktrace
             .as_ref()
             .map_or(&[][..], |s| s.frames.as_slice());
-        let context = StackContext {
-            event_platform: platform,
-            ..StackContext::default()
-        };
-        out.push(Component::new("threads").with_child(stacktrace_component(
-            frames, platform, &context, rules, kind,
-        )));
+        let stacktraces = stacktrace_components(frames, platform, &context, rules);
+        let (app, system) = stacktraces.into_parts();
+        push(Variants {
+            app: Component::new("threads").with_child(app),
+            system: Component::new("threads").with_child(system),
+        });
     }
     if let Some(stacktrace) = event.stacktrace.as_ref() {
-        let context = StackContext {
-            event_platform: platform,
-            ..StackContext::default()
-        };
-        out.push(stacktrace_component(
+        push(stacktrace_components(
             &stacktrace.frames,
             platform,
             &context,
             rules,
-            kind,
         ));
     }
     out
@@ -166,19 +168,13 @@ fn message_component(event: &Event) -> Option<Component> {
 /// App and system variants for stacktrace-based events, else the message
 /// (`default`) variant, else nothing.
 fn default_variants(event: &Event, rules: RuleSet<'_>) -> Vec<Variant> {
-    let system_sources = sources(event, rules, VariantKind::System);
-    let winner = system_sources
-        .iter()
-        .position(Component::has_contributing_leaves);
-    match winner {
-        Some(winner) => {
-            let app_sources = sources(event, rules, VariantKind::App);
-            vec![
-                stack_variant(VariantKind::App, app_sources, winner, event),
-                stack_variant(VariantKind::System, system_sources, winner, event),
-            ]
-        }
-        None => message_variant(event, system_sources).into_iter().collect(),
+    let Variants { app, system } = sources(event, rules);
+    match system.iter().position(Component::has_contributing_leaves) {
+        Some(winner) => vec![
+            stack_variant(VariantKind::App, app, winner, event),
+            stack_variant(VariantKind::System, system, winner, event),
+        ],
+        None => message_variant(event, system).into_iter().collect(),
     }
 }
 
@@ -188,9 +184,7 @@ fn stack_variant(
     winner: usize,
     event: &Event,
 ) -> Variant {
-    let winner_id = sources
-        .get(winner)
-        .map_or_else(String::new, |c| c.id.clone());
+    let winner_id = sources.get(winner).map_or("", |c| c.id);
     let mut root = Component::new(kind.name());
     for (index, mut source) in sources.into_iter().enumerate() {
         if index != winner {

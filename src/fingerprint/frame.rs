@@ -151,7 +151,7 @@ mod tests {
     }
 
     fn child_ids(component: &Component) -> Vec<&str> {
-        component.children().map(|c| c.id.as_str()).collect()
+        component.children().map(|c| c.id).collect()
     }
 
     #[test]

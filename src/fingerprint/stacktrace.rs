@@ -49,14 +49,43 @@ impl RuleSet<'_> {
     }
 }
 
-/// Builds the `stacktrace` component for one variant.
-pub fn stacktrace_component(
+/// The same thing built for both stacktrace-based variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variants<T> {
+    pub app: T,
+    pub system: T,
+}
+
+impl<T> Variants<T> {
+    /// Builds both from one function of the variant kind.
+    pub fn build(mut make: impl FnMut(VariantKind) -> T) -> Variants<T> {
+        Variants {
+            app: make(VariantKind::App),
+            system: make(VariantKind::System),
+        }
+    }
+
+    pub fn get(&self, kind: VariantKind) -> &T {
+        match kind {
+            VariantKind::App => &self.app,
+            VariantKind::System => &self.system,
+        }
+    }
+
+    pub fn into_parts(self) -> (T, T) {
+        (self.app, self.system)
+    }
+}
+
+/// Builds the `stacktrace` component of both variants. Rules and per-frame
+/// normalization run once; only in-app selection, recursion and frame
+/// limits differ between the variants.
+pub fn stacktrace_components(
     frames: &[Frame],
     event_platform: Option<&str>,
     context: &StackContext<'_>,
     rules: RuleSet<'_>,
-    kind: VariantKind,
-) -> Component {
+) -> Variants<Component> {
     let mut states: Vec<FrameState<'_>> = frames
         .iter()
         .map(|frame| FrameState {
@@ -69,14 +98,34 @@ pub fn stacktrace_component(
         })
         .collect();
     rules.apply(context, &mut states);
+    let system: Vec<Component> = states.iter().map(frame_after_rules).collect();
+    let app: Vec<Component> = system
+        .iter()
+        .zip(&states)
+        .map(|(component, state)| {
+            let mut component = component.clone();
+            if state.in_app != Some(true) {
+                component.exclude("non app frame");
+            }
+            component
+        })
+        .collect();
+    Variants {
+        app: finish_stacktrace(app, rules, VariantKind::App),
+        system: finish_stacktrace(system, rules, VariantKind::System),
+    }
+}
 
-    let mut components: Vec<Component> =
-        states.iter().map(|s| frame_for_variant(s, kind)).collect();
+fn finish_stacktrace(
+    mut components: Vec<Component>,
+    rules: RuleSet<'_>,
+    kind: VariantKind,
+) -> Component {
+    let frame_count = components.len();
     exclude_recursion(&mut components);
     if let Some(max) = rules.max_frames() {
         apply_frame_limit(&mut components, max);
     }
-
     let contributing = components
         .iter()
         .filter(|c| c.has_contributing_leaves())
@@ -85,7 +134,7 @@ pub fn stacktrace_component(
     for component in components {
         stacktrace.push_child(component);
     }
-    if frames.is_empty() {
+    if frame_count == 0 {
         stacktrace.exclude("stacktrace has no frames");
     } else if contributing == 0 {
         stacktrace.exclude(match kind {
@@ -100,7 +149,7 @@ pub fn stacktrace_component(
     stacktrace
 }
 
-fn frame_for_variant(state: &FrameState<'_>, kind: VariantKind) -> Component {
+fn frame_after_rules(state: &FrameState<'_>) -> Component {
     let mut component = frame_component(state.frame, state.family);
     if !state.contributes {
         let hint = state
@@ -108,9 +157,6 @@ fn frame_for_variant(state: &FrameState<'_>, kind: VariantKind) -> Component {
             .clone()
             .unwrap_or_else(|| "marked out of group by a stack trace rule".to_string());
         component.exclude(hint);
-    }
-    if kind == VariantKind::App && state.in_app != Some(true) {
-        component.exclude("non app frame");
     }
     component
 }

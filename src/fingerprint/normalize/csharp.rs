@@ -43,6 +43,10 @@ pub fn normalize_function(raw: &str) -> Option<String> {
 /// Removes compiler-generated numbering from a type or method name.
 pub fn normalize_generated(name: &str) -> String {
     let mut out = name.trim().to_string();
+    // Every generated spelling has `<` and `__`; skip the regexes otherwise.
+    if !(out.contains('<') && out.contains("__")) {
+        return out;
+    }
     for (regex, replacement) in GENERATED.iter() {
         if regex.is_match(&out) {
             out = regex.replace_all(&out, *replacement).into_owned();

@@ -23,6 +23,48 @@ pub(crate) struct Glob {
     mode: GlobMode,
     regex: Regex,
     basename_fallback: bool,
+    /// Plain string comparison for the common shapes (`java.*`, `*Error`,
+    /// `abort`), which are most built-in rules; the regex is the fallback.
+    literal: Option<LiteralShape>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LiteralShape {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+}
+
+impl LiteralShape {
+    /// Case-sensitive patterns with `*` only at the ends and no `?`.
+    fn of(pattern: &str, mode: GlobMode) -> Option<LiteralShape> {
+        if mode != GlobMode::CaseSensitive {
+            return None;
+        }
+        let starts = pattern.starts_with('*');
+        let ends = pattern.len() > 1 && pattern.ends_with('*');
+        let core = pattern.trim_start_matches('*').trim_end_matches('*');
+        if core.is_empty() || core.contains(['*', '?']) {
+            return None;
+        }
+        let core = core.to_string();
+        Some(match (starts, ends) {
+            (false, false) => LiteralShape::Exact(core),
+            (false, true) => LiteralShape::Prefix(core),
+            (true, false) => LiteralShape::Suffix(core),
+            (true, true) => LiteralShape::Contains(core),
+        })
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            LiteralShape::Exact(core) => value == core,
+            LiteralShape::Prefix(core) => value.starts_with(core.as_str()),
+            LiteralShape::Suffix(core) => value.ends_with(core.as_str()),
+            LiteralShape::Contains(core) => value.contains(core.as_str()),
+        }
+    }
 }
 
 impl PartialEq for Glob {
@@ -89,6 +131,7 @@ impl Glob {
             .map_err(|_| format!("pattern `{pattern}` is too complex"))?;
         Ok(Glob {
             basename_fallback: path && !pattern.contains('/'),
+            literal: LiteralShape::of(&pattern, mode),
             pattern,
             mode,
             regex,
@@ -96,6 +139,9 @@ impl Glob {
     }
 
     pub fn is_match(&self, value: &str) -> bool {
+        if let Some(literal) = &self.literal {
+            return literal.is_match(value);
+        }
         if self.mode != GlobMode::Path {
             return self.regex.is_match(value);
         }
@@ -125,6 +171,36 @@ mod tests {
 
     fn glob(pattern: &str, mode: GlobMode) -> Glob {
         Glob::new(pattern, mode).expect("valid glob")
+    }
+
+    #[test]
+    fn literal_shapes_agree_with_the_regex() {
+        let patterns = [
+            "abort", "java.*", "*Error", "*panic*", "*", "**", "a*b", "?x", "*a*b*",
+        ];
+        let values = [
+            "",
+            "abort",
+            "aborted",
+            "java.lang",
+            "xjava.",
+            "KeyError",
+            "Error",
+            "std::panicking",
+            "ab",
+            "axb",
+            "xx",
+        ];
+        for pattern in patterns {
+            let g = glob(pattern, GlobMode::CaseSensitive);
+            for value in values {
+                assert_eq!(
+                    g.is_match(value),
+                    g.regex.is_match(value),
+                    "{pattern:?} on {value:?}"
+                );
+            }
+        }
     }
 
     #[test]
