@@ -1,0 +1,1 @@
+//! Encoder architectures (filled in below).

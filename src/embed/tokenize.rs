@@ -1,0 +1,1 @@
+//! Tokenization with the model's `tokenizer.json` (filled in below).
