@@ -54,6 +54,8 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     pub data_dir: PathBuf,
     pub retention_days: u32,
+    /// Where provisioned models are installed (`manifest:` and `hf:` sources).
+    pub model_cache_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +96,13 @@ pub struct ModelSettings {
     pub dtype: Dtype,
     pub device: String,
     pub max_tokens: usize,
+    /// Base URL of the hub that `hf:` sources download from.
+    #[serde(default = "default_hf_endpoint")]
+    pub hf_endpoint: String,
+}
+
+fn default_hf_endpoint() -> String {
+    "https://huggingface.co".to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +175,16 @@ impl Settings {
             ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
-            return Err(SettingsError::invalid("storage.data_dir", "must not be empty"));
+            return Err(SettingsError::invalid(
+                "storage.data_dir",
+                "must not be empty",
+            ));
+        }
+        if self.storage.model_cache_dir.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "storage.model_cache_dir",
+                "must not be empty",
+            ));
         }
         if self.storage.retention_days == 0 {
             return Err(SettingsError::invalid(
@@ -177,7 +195,10 @@ impl Settings {
         self.validate_limits()?;
         self.validate_models()?;
         if self.consent.region.trim().is_empty() {
-            return Err(SettingsError::invalid("consent.region", "must not be empty"));
+            return Err(SettingsError::invalid(
+                "consent.region",
+                "must not be empty",
+            ));
         }
         Ok(())
     }
@@ -192,7 +213,10 @@ impl Settings {
             ("limits.max_threads", limits.max_threads),
             ("limits.max_string_bytes", limits.max_string_bytes),
             ("grouping.text_max_frames", self.grouping.text_max_frames),
-            ("grouping.text_max_exceptions", self.grouping.text_max_exceptions),
+            (
+                "grouping.text_max_exceptions",
+                self.grouping.text_max_exceptions,
+            ),
             (
                 "grouping.text_max_minified_js_frames",
                 self.grouping.text_max_minified_js_frames,
@@ -208,7 +232,10 @@ impl Settings {
 
     fn validate_models(&self) -> Result<(), SettingsError> {
         if self.models.is_empty() {
-            return Err(SettingsError::invalid("models", "at least one model version is needed"));
+            return Err(SettingsError::invalid(
+                "models",
+                "at least one model version is needed",
+            ));
         }
         for (key, version) in [
             ("grouping.default_model", &self.grouping.default_model),
@@ -302,10 +329,16 @@ impl ModelSettings {
         if !known_source {
             return Err(SettingsError::invalid(
                 format!("{key}.source"),
-                format!(
-                    "`{}` must start with manifest:, dir: or hf:",
-                    self.source
-                ),
+                format!("`{}` must start with manifest:, dir: or hf:", self.source),
+            ));
+        }
+        let endpoint_ok = ["http://", "https://"].iter().any(|scheme| {
+            self.hf_endpoint.len() > scheme.len() && self.hf_endpoint.starts_with(scheme)
+        });
+        if !endpoint_ok {
+            return Err(SettingsError::invalid(
+                format!("{key}.hf_endpoint"),
+                format!("`{}` is not an http:// or https:// URL", self.hf_endpoint),
             ));
         }
         let device_ok = self.device == "cpu"
@@ -389,15 +422,40 @@ mod tests {
     #[test]
     fn invalid_values_name_their_key() {
         let cases = [
-            ("STACKHERD__MODELS__V1__THRESHOLD", "-0.5", "models.v1.threshold"),
-            ("STACKHERD__GROUPING__DEFAULT_MODEL", "v9", "grouping.default_model"),
+            (
+                "STACKHERD__MODELS__V1__THRESHOLD",
+                "-0.5",
+                "models.v1.threshold",
+            ),
+            (
+                "STACKHERD__GROUPING__DEFAULT_MODEL",
+                "v9",
+                "grouping.default_model",
+            ),
             ("STACKHERD__SERVER__LISTEN", "nowhere", "server.listen"),
             ("STACKHERD__LIMITS__MAX_FRAMES", "0", "limits.max_frames"),
             ("STACKHERD__MODELS__V1__DEVICE", "tpu", "models.v1.device"),
-            ("STACKHERD__MODELS__V1__SOURCE", "ftp://x", "models.v1.source"),
+            (
+                "STACKHERD__MODELS__V1__SOURCE",
+                "ftp://x",
+                "models.v1.source",
+            ),
+            (
+                "STACKHERD__MODELS__V1__HF_ENDPOINT",
+                "hub.local",
+                "models.v1.hf_endpoint",
+            ),
+            (
+                "STACKHERD__STORAGE__MODEL_CACHE_DIR",
+                "",
+                "storage.model_cache_dir",
+            ),
         ];
         for (variable, value, key) in cases {
-            assert_eq!(error_key(Settings::load_from(None, env(&[(variable, value)]))), key);
+            assert_eq!(
+                error_key(Settings::load_from(None, env(&[(variable, value)]))),
+                key
+            );
         }
     }
 
