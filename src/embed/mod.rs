@@ -13,8 +13,6 @@
 pub mod embedder;
 pub mod error;
 pub mod model;
-pub mod pool;
-pub mod provision;
 pub mod tokenize;
 
 pub use embedder::{Embedder, EmbedderOptions, TextEmbedder};
