@@ -3,6 +3,7 @@
 //! validated once at start; nothing else reads the environment.
 
 use crate::event::EventLimits;
+use crate::text::TextLimits;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -296,6 +297,14 @@ impl Settings {
             max_exceptions: self.limits.max_exceptions,
             max_threads: self.limits.max_threads,
             max_string_bytes: self.limits.max_string_bytes,
+        }
+    }
+
+    pub fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            max_frames: self.grouping.text_max_frames,
+            max_exceptions: self.grouping.text_max_exceptions,
+            max_minified_js_frames: self.grouping.text_max_minified_js_frames,
         }
     }
 }

@@ -303,7 +303,7 @@ fn a_panicking_embedder_fails_its_request_and_the_pool_lives_on() {
     let pool = EmbedderPool::start(embedder, options()).unwrap();
     match pool.embed("bomb") {
         Err(PoolError::Internal(message)) => {
-            assert!(message.contains("scripted panic"), "{message}")
+            assert!(message.contains("scripted panic"), "{message}");
         }
         other => panic!("expected an internal error, got {other:?}"),
     }
