@@ -410,7 +410,10 @@ fn check_parity(arch: Arch, pooling: &str) -> Result<()> {
             "{arch:?}/{pooling}: batched cosine {padded} for {text:?}"
         );
     }
-    println!("{arch:?} ({pooling} pooling): worst cosine against candle-transformers {worst:.9} (1 - cos = {:.2e})", 1.0 - worst);
+    println!(
+        "{arch:?} ({pooling} pooling): worst cosine against candle-transformers {worst:.9} (1 - cos = {:.2e})",
+        1.0 - worst
+    );
     Ok(())
 }
 
@@ -447,32 +450,48 @@ fn architectures_are_detected() -> Result<()> {
     Ok(())
 }
 
-/// Long texts keep their end: a text of one-token words embeds exactly like
-/// its last `max_tokens - 2` words, and count_tokens reports the cap.
+/// Long texts keep their first line (at most a quarter of the room) and
+/// their end: with one-token words, the truncated text embeds exactly like
+/// the first line plus the last words, and count_tokens reports the cap.
 #[test]
-fn truncation_keeps_the_end_of_the_text() -> Result<()> {
+fn truncation_keeps_the_first_line_and_the_end() -> Result<()> {
     let dir = tempfile::tempdir()?;
     write_model(dir.path(), Arch::Bert, "mean")?;
     let embedder = Embedder::load(dir.path(), &options(16))?;
-    let words: Vec<String> = (0..40)
-        .map(|i| {
-            ["error", "file", "line", "key", "value"][i % 5].to_string()
-                + " "
-                + &"abcdefghij"[i % 10..i % 10 + 1]
-        })
+    let words: Vec<&str> = (0..40)
+        .map(|i| ["file", "a", "line", "b", "value", "c", "user", "d"][i % 8])
         .collect();
-    let long = words.join(" ");
+    // Room between [CLS] and [SEP]: 14; the header "error : key" is 3 pieces (≤ 14 / 4).
+    let long = format!("error: key\n{}", words.join(" "));
     assert_eq!(embedder.count_tokens(&long)?, 16);
     assert_eq!(embedder.count_tokens("error")?, 3);
-    let tail_words: Vec<&str> = long.split(' ').collect();
-    let tail = tail_words[tail_words.len() - 14..].join(" ");
-    let head = tail_words[..14].join(" ");
-    let v = embedder.embed_batch(&[&long, &tail, &head])?;
+    let kept = format!("error: key\n{}", words[words.len() - 11..].join(" "));
+    assert_eq!(
+        embedder.count_tokens(&kept)?,
+        16,
+        "fits exactly, no truncation"
+    );
+    let end_only = words[words.len() - 14..].join(" ");
+    let start_only = format!("error: key\n{}", words[..11].join(" "));
+    let v = embedder.embed_batch(&[&long, &kept, &end_only, &start_only])?;
     assert!(
         cosine(&v[0], &v[1]) > 0.99999,
-        "the kept part must be the end"
+        "first line + end is what is kept"
     );
-    assert!(cosine(&v[0], &v[2]) < 0.9999, "the head is dropped");
+    assert!(
+        cosine(&v[0], &v[2]) < 0.9999,
+        "the first line is not dropped"
+    );
+    assert!(cosine(&v[0], &v[3]) < 0.9999, "the end is not dropped");
+    // One long line: its first quarter and its end.
+    let line = words.join(" ");
+    let single = format!(
+        "{} {}",
+        words[..3].join(" "),
+        words[words.len() - 11..].join(" ")
+    );
+    let v = embedder.embed_batch(&[&line, &single])?;
+    assert!(cosine(&v[0], &v[1]) > 0.99999);
     Ok(())
 }
 

@@ -6,13 +6,16 @@
 //! L2-normalized vectors. Three encoder architectures are implemented on candle
 //! ops: BERT, ModernBERT and Jina-BERT (ALiBi).
 //!
-//! Texts longer than the configured `max_tokens` keep their **end** (the crash
-//! end of a stacktrace text: the crashing frame is the last line of the
-//! exception's frames); see [`tokenize`].
+//! Texts longer than the configured `max_tokens` keep their first line (the
+//! outermost exception's `Type: value`, at most a quarter of the budget) and
+//! their **end** (the crashing frames); see [`tokenize`] for the measurement
+//! behind that choice.
 
 pub mod embedder;
 pub mod error;
 pub mod model;
+pub mod pool;
+pub mod provision;
 pub mod tokenize;
 
 pub use embedder::{Embedder, EmbedderOptions, TextEmbedder};
