@@ -82,7 +82,7 @@ impl TextTokenizer {
     /// The ids of `text`, truncated, special tokens included.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         let pieces = self.pieces(text)?;
-        self.finish(text, pieces)
+        self.finish(text, &pieces)
     }
 
     /// [`TextTokenizer::encode`] for each text.
@@ -97,7 +97,7 @@ impl TextTokenizer {
         texts
             .iter()
             .zip(encodings)
-            .map(|(text, encoding)| self.finish(text, encoding.get_ids().to_vec()))
+            .map(|(text, encoding)| self.finish(text, encoding.get_ids()))
             .collect()
     }
 
@@ -116,12 +116,12 @@ impl TextTokenizer {
 
     /// Truncates `pieces` (the tokens of `text` without special tokens) to
     /// the room left by the special tokens, then adds them.
-    fn finish(&self, text: &str, pieces: Vec<u32>) -> Result<Vec<u32>, EmbedError> {
+    fn finish(&self, text: &str, pieces: &[u32]) -> Result<Vec<u32>, EmbedError> {
         let room = self.max_tokens - self.prefix.len() - self.suffix.len();
         let mut ids = Vec::with_capacity(pieces.len().min(room) + self.max_tokens - room);
         ids.extend_from_slice(&self.prefix);
         if pieces.len() <= room {
-            ids.extend_from_slice(&pieces);
+            ids.extend_from_slice(pieces);
         } else {
             let first_line = text.split('\n').next().unwrap_or("");
             let header = self.pieces(first_line)?.len().min(room / 4);

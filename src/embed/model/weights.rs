@@ -38,18 +38,6 @@ impl Weights {
         })
     }
 
-    /// Builds weights from tensors already in memory (tests).
-    #[cfg(test)]
-    pub(crate) fn from_tensors(tensors: HashMap<String, Tensor>, dtype: DType) -> Weights {
-        Weights {
-            path: PathBuf::from("<memory>"),
-            tensors,
-            prefix: String::new(),
-            dtype,
-            device: Device::Cpu,
-        }
-    }
-
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
