@@ -13,6 +13,7 @@ wrote, with the same thread count, and measures what the Rust side measures:
 Each call includes tokenization (the same tokenizer.json, no truncation or
 fixed padding: padded to the longest text of the batch), inference, mean
 pooling over the attention mask and L2 normalization, like the Rust side.
+CPU time (all threads of the process) per embedding is reported too.
 """
 
 import argparse
@@ -69,7 +70,7 @@ class Model:
         return pooled / np.maximum(norms, 1e-12)
 
 
-def measurement(latencies, total, mean_batch):
+def measurement(latencies, total, mean_batch, cpu):
     latencies = sorted(latencies)
 
     def quantile(q):
@@ -82,6 +83,7 @@ def measurement(latencies, total, mean_batch):
         "p99_ms": quantile(0.99),
         "requests": len(latencies),
         "mean_batch": mean_batch,
+        "cpu_ms_per_embedding": cpu * 1000.0 / max(len(latencies), 1),
     }
 
 
@@ -90,12 +92,14 @@ def bench_batch1(model, case):
     for i in range(case["warmup"]):
         model.embed([texts[i % len(texts)]])
     latencies = []
+    cpu = time.process_time()
     started = time.perf_counter()
     for text in texts:
         call = time.perf_counter()
         model.embed([text])
         latencies.append(time.perf_counter() - call)
-    return measurement(latencies, time.perf_counter() - started, 1.0)
+    total = time.perf_counter() - started
+    return measurement(latencies, total, 1.0, time.process_time() - cpu)
 
 
 def bench_pool(model, case):
@@ -105,6 +109,7 @@ def bench_pool(model, case):
         model.embed([texts[(i * size + j) % len(texts)] for j in range(size)])
     latencies = []
     batches = 0
+    cpu = time.process_time()
     started = time.perf_counter()
     for start in range(0, len(texts), size):
         batch = texts[start : start + size]
@@ -112,7 +117,8 @@ def bench_pool(model, case):
         batches += 1
         done = time.perf_counter() - started
         latencies.extend([done] * len(batch))
-    return measurement(latencies, time.perf_counter() - started, len(texts) / batches)
+    total = time.perf_counter() - started
+    return measurement(latencies, total, len(texts) / batches, time.process_time() - cpu)
 
 
 def main():

@@ -96,6 +96,10 @@ struct Measurement {
     requests: usize,
     #[serde(default)]
     mean_batch: f64,
+    /// Process CPU time (all threads) per embedding: robust to other load
+    /// on the machine, and it counts spinning worker threads.
+    #[serde(default)]
+    cpu_ms_per_embedding: f64,
 }
 
 /// Texts for one length, shared with the onnxruntime side.
@@ -381,13 +385,15 @@ fn bench_batch1(embedder: &dyn TextEmbedder, case: &LengthCase) -> anyhow::Resul
         embedder.embed_batch(&[text.as_str()])?;
     }
     let mut latencies = Vec::with_capacity(case.batch1.len());
+    let cpu = process_cpu();
     let started = Instant::now();
     for text in &case.batch1 {
         let call = Instant::now();
         embedder.embed_batch(&[text.as_str()])?;
         latencies.push(call.elapsed());
     }
-    Ok(measurement(&mut latencies, started.elapsed(), 1.0))
+    let total = started.elapsed();
+    Ok(measurement(&mut latencies, total, 1.0, process_cpu() - cpu))
 }
 
 fn bench_pool(
@@ -418,6 +424,7 @@ fn bench_pool(
     }
     let warm_batches = pool.stats().counts.batches;
     let (sender, receiver) = std::sync::mpsc::channel();
+    let cpu = process_cpu();
     let started = Instant::now();
     for text in &case.burst {
         let sender = sender.clone();
@@ -439,10 +446,15 @@ fn bench_pool(
     );
     let batches = pool.stats().counts.batches - warm_batches;
     let mean_batch = case.burst.len() as f64 / batches.max(1) as f64;
-    Ok(measurement(&mut latencies, total, mean_batch))
+    Ok(measurement(&mut latencies, total, mean_batch, cpu))
 }
 
-fn measurement(latencies: &mut [Duration], total: Duration, mean_batch: f64) -> Measurement {
+fn measurement(
+    latencies: &mut [Duration],
+    total: Duration,
+    mean_batch: f64,
+    cpu_seconds: f64,
+) -> Measurement {
     latencies.sort_unstable();
     let quantile = |q: f64| {
         let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
@@ -454,7 +466,26 @@ fn measurement(latencies: &mut [Duration], total: Duration, mean_batch: f64) -> 
         p99_ms: quantile(0.99),
         requests: latencies.len(),
         mean_batch,
+        cpu_ms_per_embedding: cpu_seconds * 1000.0 / latencies.len().max(1) as f64,
     }
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from
+/// `/proc/self/stat` (0 where unavailable). Linux counts in 1/100 s.
+fn process_cpu() -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesized command name; utime and stime
+            // are the 14th and 15th fields of the whole line.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS_PER_SECOND)
+        })
+        .unwrap_or(0.0)
 }
 
 fn run_onnx(
