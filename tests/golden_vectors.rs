@@ -173,3 +173,106 @@ fn model_versions_from_settings() -> Result<()> {
     assert!(c >= MIN_COSINE, "Matryoshka prefix cosine {c}");
     Ok(())
 }
+
+/// Resident memory of this process in KiB (Linux), for the load report.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// candle-transformers' BERT on the same checkpoint: the baseline of the
+/// timing report (mean pooling, no mask, like stackherd at batch 1).
+fn baseline(dir: &Path) -> Result<impl Fn(&[u32]) -> Result<()>> {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    let config: Config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+    let bytes = std::fs::read(dir.join("model.safetensors"))?;
+    let vb = candle_nn::VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)?;
+    let model = BertModel::load(vb, &config)?;
+    Ok(move |ids: &[u32]| {
+        let input = Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?;
+        let hidden = model.forward(&input, &input.zeros_like()?, None)?;
+        let pooled = hidden.mean(1)?;
+        let _ = pooled
+            .broadcast_div(&pooled.sqr()?.sum_keepdim(1)?.sqrt()?)?
+            .to_vec2::<f32>()?;
+        Ok(())
+    })
+}
+
+fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Per-text latency at 64/256/512 tokens (batch 1 and 16) side by side with
+/// candle-transformers' BERT, plus the memory a loaded model adds. Prints
+/// only (no thresholds): run with
+/// `cargo test --release --test golden_vectors -- --ignored --nocapture timing`.
+#[test]
+#[ignore = "timing report, run by hand"]
+fn timing() -> Result<()> {
+    let golden = golden()?;
+    let dir = model_dir(&golden)?;
+    let before = rss_kib();
+    let embedder = Embedder::load(&dir, &options(512))?;
+    let after = rss_kib();
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "loaded model adds {:.1} MiB resident",
+            (a.saturating_sub(b)) as f64 / 1024.0
+        );
+    }
+    let reference = baseline(&dir)?;
+    let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"), 4096)?;
+    let long: String = golden
+        .texts
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ids = tokenizer.encode(&long)?;
+    let (cls, sep) = (ids[0], ids[ids.len() - 1]);
+    for tokens in [64usize, 256, 512] {
+        let mut seq = vec![cls];
+        seq.extend_from_slice(&ids[1..tokens - 1]);
+        seq.push(sep);
+        let runs = if tokens >= 512 { 5 } else { 11 };
+        // Interleaved, so both sides see the same machine load.
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..3 {
+            ours.push(median_ms(runs, || {
+                embedder
+                    .embed_tokens(std::slice::from_ref(&seq))
+                    .map(|_| ())
+                    .map_err(Into::into)
+            })?);
+            theirs.push(median_ms(runs, || reference(&seq))?);
+        }
+        ours.sort_by(f64::total_cmp);
+        theirs.sort_by(f64::total_cmp);
+        let batch = vec![seq.clone(); 16];
+        let batched = median_ms(3, || {
+            embedder
+                .embed_tokens(&batch)
+                .map(|_| ())
+                .map_err(Into::into)
+        })? / 16.0;
+        println!(
+            "{tokens:4} tokens: stackherd {:.1} ms/text (batch 16: {batched:.1}), candle-transformers {:.1} ms/text, ratio {:.2}x",
+            ours[1],
+            theirs[1],
+            theirs[1] / ours[1]
+        );
+    }
+    Ok(())
+}

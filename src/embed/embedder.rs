@@ -11,10 +11,26 @@ use crate::settings::{Dtype, ModelSettings};
 use candle_core::{DType, Device, Tensor};
 use std::path::Path;
 
-/// Most padded tokens run through the encoder in one forward pass.
-const MAX_BATCH_TOKENS: usize = 8192;
-/// Most attention scores (`batch · heads · seq²`) held at once: 128 MiB in f32.
-const MAX_SCORE_ELEMENTS: usize = 1 << 25;
+/// How much one forward pass may hold. On the CPU, rows beyond a few
+/// hundred no longer make the matrix products faster, while large score
+/// tensors fall out of cache and cost fresh pages: keep passes small.
+#[derive(Debug, Clone, Copy)]
+struct BatchLimits {
+    /// Padded tokens per pass.
+    tokens: usize,
+    /// Attention scores (`batch · heads · seq²`) per pass.
+    scores: usize,
+}
+
+const CPU_LIMITS: BatchLimits = BatchLimits {
+    tokens: 4096,
+    // 16 MiB of f32 scores: one 512-token text of a 12-head model.
+    scores: 1 << 22,
+};
+const GPU_LIMITS: BatchLimits = BatchLimits {
+    tokens: 32_768,
+    scores: 1 << 28,
+};
 /// A batch is split where padding would exceed a quarter of its tokens.
 const MAX_PADDING_FRACTION: f64 = 0.25;
 
@@ -225,6 +241,11 @@ impl Embedder {
     /// Groups inputs into forward passes: sorted by length, split where
     /// padding, token count or attention-score memory would grow too large.
     fn plan_batches(&self, sequences: &[Vec<u32>]) -> Vec<Vec<usize>> {
+        let limits = if self.device.is_cpu() {
+            CPU_LIMITS
+        } else {
+            GPU_LIMITS
+        };
         let mut order: Vec<usize> = (0..sequences.len()).collect();
         order.sort_by_key(|&i| sequences[i].len());
         let mut groups = Vec::new();
@@ -235,8 +256,8 @@ impl Embedder {
             let count = current.len() + 1;
             let padded = count * length;
             let real = real_tokens + length;
-            let too_big = padded > MAX_BATCH_TOKENS
-                || count * self.heads * length * length > MAX_SCORE_ELEMENTS
+            let too_big = padded > limits.tokens
+                || count * self.heads * length * length > limits.scores
                 || (padded - real) as f64 > MAX_PADDING_FRACTION * padded as f64;
             if !current.is_empty() && too_big {
                 groups.push(std::mem::take(&mut current));
