@@ -43,10 +43,13 @@ pub struct EmbedderOptions {
     /// Output dimensions kept: Matryoshka truncation of the pooled vector,
     /// then L2 re-normalization. `None` keeps the model's native width.
     pub dimensions: Option<usize>,
-    /// Number format of weights and activations. Pooling and normalization
-    /// always run in f32.
+    /// Number format of weights and activations: f32 (the CPU default), or
+    /// bf16 / f16 for CUDA (they also run on the CPU, slowly, which is how the
+    /// half-precision code path is tested without a GPU). Pooling and
+    /// normalization always run in f32.
     pub dtype: Dtype,
-    /// `"cpu"`, `"cuda"` or `"cuda:N"` (the last two need the `cuda` feature).
+    /// `"cpu"`, `"cuda"` or `"cuda:N"` (the last two need the `cuda` feature;
+    /// without it they fail with [`EmbedError::DeviceUnavailable`]).
     pub device: String,
 }
 

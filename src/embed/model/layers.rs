@@ -149,23 +149,24 @@ struct CpuGelu;
 
 /// erf on [-4, 4] as an odd degree-13 polynomial over an even degree-8 one
 /// (minimax fit, coefficients as in Eigen's `generic_fast_erf_float`);
-/// |erf(x)| rounds to 1 in f32 beyond 4.
+/// |erf(x)| rounds to 1 in f32 beyond 4. Plain `*` and `+`, not `mul_add`:
+/// without a target-cpu flag `mul_add` becomes a libm `fmaf` call per term.
 #[inline(always)]
 fn fast_erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = -2.726_142_3e-10_f32;
-    p = p.mul_add(x2, 2.770_681_4e-8);
-    p = p.mul_add(x2, -2.101_024e-6);
-    p = p.mul_add(x2, -5.692_506_4e-5);
-    p = p.mul_add(x2, -7.349_906_3e-4);
-    p = p.mul_add(x2, -2.954_600_1e-3);
-    p = p.mul_add(x2, -1.609_603_3e-2);
+    p = p * x2 + 2.770_681_4e-8;
+    p = p * x2 - 2.101_024e-6;
+    p = p * x2 - 5.692_506_4e-5;
+    p = p * x2 - 7.349_906_3e-4;
+    p = p * x2 - 2.954_600_1e-3;
+    p = p * x2 - 1.609_603_3e-2;
     let mut q = -1.456_607_2e-5_f32;
-    q = q.mul_add(x2, -2.133_740_6e-4);
-    q = q.mul_add(x2, -1.682_827e-3);
-    q = q.mul_add(x2, -7.373_329e-3);
-    q = q.mul_add(x2, -1.426_474e-2);
+    q = q * x2 - 2.133_740_6e-4;
+    q = q * x2 - 1.682_827e-3;
+    q = q * x2 - 7.373_329e-3;
+    q = q * x2 - 1.426_474e-2;
     x * p / q
 }
 
