@@ -10,6 +10,20 @@
 //! outermost exception's `Type: value`, at most a quarter of the budget) and
 //! their **end** (the crashing frames); see [`tokenize`] for the measurement
 //! behind that choice.
+//!
+//! # Devices
+//!
+//! The CPU in f32 is the default and needs no system library. With the
+//! `cuda` cargo feature, `device = "cuda"` / `"cuda:N"` loads the weights on
+//! that GPU in the configured dtype (bf16 is the intended one); attention then
+//! runs as cuBLAS batched products around candle's fused kernels (softmax over
+//! the last dimension, layer norm, rotary embedding), with the query scale
+//! folded into the weights and no mask at batch size 1 or equal lengths.
+//! candle has no fused CUDA attention (its `sdpa` is Metal-only; flash
+//! attention lives in the separate `candle-flash-attn` crate, not used).
+//! Without the feature a CUDA device is a clear
+//! [`EmbedError::DeviceUnavailable`]. The half-precision path is tested on the
+//! CPU (bf16 and f16 against f32); the CUDA path itself has not been run here.
 
 pub mod embedder;
 pub mod error;
