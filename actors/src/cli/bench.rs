@@ -275,19 +275,22 @@ fn embed_bench(args: &EmbedBenchArgs, settings: &Settings) -> anyhow::Result<()>
 fn print_table(rows: &[Row], cases: &[LengthCase], onnx: Option<&OnnxReport>) {
     println!();
     println!(
-        "{:>6} {:>8} {:>6} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>7}",
+        "{:>6} {:>7} {:>5} | {:>8} {:>8} {:>8} {:>7} | {:>8} {:>8} {:>8} {:>7} | {:>6} {:>6}",
         "tokens",
         "mode",
         "batch",
         "candle/s",
         "p50 ms",
         "p99 ms",
+        "cpu ms",
         "onnx/s",
         "p50 ms",
         "p99 ms",
-        "ratio"
+        "cpu ms",
+        "ratio",
+        "cpu r."
     );
-    println!("{}", "-".repeat(98));
+    println!("{}", "-".repeat(112));
     for row in rows {
         let mean_tokens = cases
             .iter()
@@ -298,32 +301,44 @@ fn print_table(rows: &[Row], cases: &[LengthCase], onnx: Option<&OnnxReport>) {
         } else {
             "1".to_string()
         };
-        let (onnx_cells, ratio) = match &row.onnx {
+        let (onnx_cells, ratio, cpu_ratio) = match &row.onnx {
             Some(o) => (
                 format!(
-                    "{:>9.1} {:>8.1} {:>8.1}",
-                    o.embeddings_per_second, o.p50_ms, o.p99_ms
+                    "{:>8.1} {:>8.1} {:>8.1} {:>7.1}",
+                    o.embeddings_per_second, o.p50_ms, o.p99_ms, o.cpu_ms_per_embedding
                 ),
                 format!(
                     "{:.2}x",
                     row.candle.embeddings_per_second / o.embeddings_per_second
                 ),
+                format!(
+                    "{:.2}x",
+                    o.cpu_ms_per_embedding / row.candle.cpu_ms_per_embedding
+                ),
             ),
-            None => (format!("{:>9} {:>8} {:>8}", "-", "-", "-"), "-".to_string()),
+            None => (
+                format!("{:>8} {:>8} {:>8} {:>7}", "-", "-", "-", "-"),
+                "-".to_string(),
+                "-".to_string(),
+            ),
         };
         println!(
-            "{:>6} {:>8} {:>6} | {:>9.1} {:>8.1} {:>8.1} | {onnx_cells} | {ratio:>7}",
-            format!("{:.0}", mean_tokens),
+            "{:>6} {:>7} {:>5} | {:>8.1} {:>8.1} {:>8.1} {:>7.1} | {onnx_cells} | {ratio:>6} {cpu_ratio:>6}",
+            format!("{mean_tokens:.0}"),
             row.mode,
             batch,
             row.candle.embeddings_per_second,
             row.candle.p50_ms,
             row.candle.p99_ms,
+            row.candle.cpu_ms_per_embedding,
         );
     }
     if onnx.is_some() {
         println!(
-            "ratio = candle embeddings/s ÷ onnxruntime embeddings/s (same texts, same threads)"
+            "ratio = candle embeddings/s / onnxruntime embeddings/s; cpu r. = onnxruntime CPU time per embedding / candle's"
+        );
+        println!(
+            "(same texts, same threads, one run; above 1 means candle is ahead; CPU time counts every thread, spinning included)"
         );
     }
 }
@@ -440,6 +455,7 @@ fn bench_pool(
         latencies.push(latency);
     }
     let total = started.elapsed();
+    let cpu = process_cpu() - cpu;
     anyhow::ensure!(
         latencies.len() == case.burst.len(),
         "the pool lost requests"
