@@ -5,6 +5,7 @@
 //! is embedded or stored. The live system (actors, HTTP, CLI) is the
 //! `stackherd-actors` crate.
 
+pub mod embed;
 pub mod event;
 pub mod fingerprint;
 pub mod scrub;

@@ -55,6 +55,8 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     pub data_dir: PathBuf,
     pub retention_days: u32,
+    /// Where provisioned models are installed (`manifest:` and `hf:` sources).
+    pub model_cache_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +86,13 @@ pub struct ModelSettings {
     pub dtype: Dtype,
     pub device: String,
     pub max_tokens: usize,
+    /// Base URL of the hub that `hf:` sources download from.
+    #[serde(default = "default_hf_endpoint")]
+    pub hf_endpoint: String,
+}
+
+fn default_hf_endpoint() -> String {
+    "https://huggingface.co".to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +167,12 @@ impl Settings {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(SettingsError::invalid(
                 "storage.data_dir",
+                "must not be empty",
+            ));
+        }
+        if self.storage.model_cache_dir.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "storage.model_cache_dir",
                 "must not be empty",
             ));
         }
@@ -274,6 +289,14 @@ impl Settings {
             max_minified_js_frames: self.grouping.text_max_minified_js_frames,
         }
     }
+
+    pub fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            max_frames: self.grouping.text_max_frames,
+            max_exceptions: self.grouping.text_max_exceptions,
+            max_minified_js_frames: self.grouping.text_max_minified_js_frames,
+        }
+    }
 }
 
 impl ModelSettings {
@@ -306,6 +329,15 @@ impl ModelSettings {
             return Err(SettingsError::invalid(
                 format!("{key}.source"),
                 format!("`{}` must start with manifest:, dir: or hf:", self.source),
+            ));
+        }
+        let endpoint_ok = ["http://", "https://"].iter().any(|scheme| {
+            self.hf_endpoint.len() > scheme.len() && self.hf_endpoint.starts_with(scheme)
+        });
+        if !endpoint_ok {
+            return Err(SettingsError::invalid(
+                format!("{key}.hf_endpoint"),
+                format!("`{}` is not an http:// or https:// URL", self.hf_endpoint),
             ));
         }
         let device_ok = self.device == "cpu"
@@ -406,6 +438,16 @@ mod tests {
                 "STACKHERD__MODELS__V1__SOURCE",
                 "ftp://x",
                 "models.v1.source",
+            ),
+            (
+                "STACKHERD__MODELS__V1__HF_ENDPOINT",
+                "hub.local",
+                "models.v1.hf_endpoint",
+            ),
+            (
+                "STACKHERD__STORAGE__MODEL_CACHE_DIR",
+                "",
+                "storage.model_cache_dir",
             ),
         ];
         for (variable, value, key) in cases {

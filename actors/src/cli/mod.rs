@@ -1,7 +1,9 @@
 //! Subcommands and their shared plumbing (settings, reading events).
 
+mod bench;
 mod fingerprint;
 mod input;
+mod models;
 mod text;
 mod tree;
 
@@ -30,6 +32,10 @@ enum Command {
     Fingerprint(fingerprint::FingerprintArgs),
     /// Print the scrubbed stacktrace text that would be embedded.
     Text(text::TextArgs),
+    /// List, fetch (install and verify) or verify the configured models.
+    Models(models::ModelsArgs),
+    /// Measure performance (`bench embed`: embedder throughput and latency).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -37,5 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Fingerprint(args) => fingerprint::run(&args, &settings),
         Command::Text(args) => text::run(&args, &settings),
+        Command::Models(args) => models::run(&args, &settings),
+        Command::Bench(args) => bench::run(&args, &settings),
     }
 }
