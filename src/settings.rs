@@ -289,14 +289,6 @@ impl Settings {
             max_minified_js_frames: self.grouping.text_max_minified_js_frames,
         }
     }
-
-    pub fn text_limits(&self) -> TextLimits {
-        TextLimits {
-            max_frames: self.grouping.text_max_frames,
-            max_exceptions: self.grouping.text_max_exceptions,
-            max_minified_js_frames: self.grouping.text_max_minified_js_frames,
-        }
-    }
 }
 
 impl ModelSettings {
