@@ -9,7 +9,10 @@
 //! latency is submit → answer, throughput is texts over the whole burst. The
 //! onnxruntime side runs the same burst in batches of the size the pool forms
 //! (`min(max_batch, token_budget / tokens)`), latency measured from the burst
-//! start to the end of each text's batch.
+//! start to the end of each text's batch. Lengths are interleaved (candle,
+//! then onnxruntime, per length) so that a change of load on the machine
+//! hits both sides alike; CPU time per embedding (all threads) is reported
+//! beside the wall-clock figures because it is robust to such load.
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
@@ -198,10 +201,15 @@ fn embed_bench(args: &EmbedBenchArgs, settings: &Settings) -> anyhow::Result<()>
         });
     }
 
+    // Each length runs candle, then onnxruntime, before the next length, so
+    // that a change of load on the machine hits both sides alike.
     let mut rows = Vec::new();
+    let mut onnx: Option<OnnxReport> = None;
+    let mut rss_peak = 0.0f64;
     for case in &cases {
         let batch1 = bench_batch1(embedder.as_ref(), case)?;
         let pooled = bench_pool(&embedder, case, args)?;
+        rss_peak = rss_peak.max(rss_mib("VmHWM"));
         eprintln!(
             "candle {:>3} tokens: batch 1 {:.1}/s, pool {:.1}/s (mean batch {:.1})",
             case.tokens,
@@ -209,36 +217,50 @@ fn embed_bench(args: &EmbedBenchArgs, settings: &Settings) -> anyhow::Result<()>
             pooled.embeddings_per_second,
             pooled.mean_batch
         );
+        let mut onnx_for = |mode: &str| -> anyhow::Result<Option<Measurement>> {
+            let (Some(script), Some(model)) = (&args.onnx_script, &args.onnx_model) else {
+                return Ok(None);
+            };
+            if onnx
+                .as_ref()
+                .is_none_or(|r| !r.results.contains_key(&case.tokens.to_string()))
+            {
+                let report = run_onnx(
+                    args,
+                    script,
+                    model,
+                    &dir,
+                    threads,
+                    std::slice::from_ref(case),
+                )?;
+                let merged = onnx.get_or_insert_with(OnnxReport::default);
+                merged.rss_before_mib = report.rss_before_mib;
+                merged.rss_after_load_mib = report.rss_after_load_mib;
+                merged.rss_peak_mib = merged.rss_peak_mib.max(report.rss_peak_mib);
+                merged.onnxruntime_version = report.onnxruntime_version;
+                merged.results.extend(report.results);
+            }
+            Ok(onnx
+                .as_ref()
+                .and_then(|r| r.results.get(&case.tokens.to_string()))
+                .and_then(|modes| modes.get(mode))
+                .cloned())
+        };
+        let onnx_batch1 = onnx_for("batch1")?;
+        let onnx_pool = onnx_for("pool")?;
         rows.push(Row {
             tokens: case.tokens,
             mode: "batch 1",
             candle: batch1,
-            onnx: None,
+            onnx: onnx_batch1,
         });
         rows.push(Row {
             tokens: case.tokens,
             mode: "pool",
             candle: pooled,
-            onnx: None,
+            onnx: onnx_pool,
         });
     }
-    let rss_peak = rss_mib("VmHWM");
-
-    let onnx = match (&args.onnx_script, &args.onnx_model) {
-        (Some(script), Some(model)) => {
-            let report = run_onnx(args, script, model, &dir, threads, &cases)?;
-            for row in &mut rows {
-                let mode = if row.mode == "pool" { "pool" } else { "batch1" };
-                row.onnx = report
-                    .results
-                    .get(&row.tokens.to_string())
-                    .and_then(|modes| modes.get(mode))
-                    .cloned();
-            }
-            Some(report)
-        }
-        _ => None,
-    };
 
     print_table(&rows, &cases, onnx.as_ref());
     println!();
