@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// stackherd groups error events into issues: lexical fingerprinting first,
 /// transformer-embedding similarity as the fallback.
 #[derive(Debug, Parser)]
-#[command(name = "stackherd", version, about)]
+#[command(name = "stackherd", version)]
 pub struct Cli {
     /// Settings file (TOML); overrides the built-in defaults, and is
     /// overridden by STACKHERD__SECTION__KEY environment variables.
