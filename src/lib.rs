@@ -8,6 +8,8 @@
 pub mod embed;
 pub mod event;
 pub mod fingerprint;
+pub mod index;
 pub mod scrub;
 pub mod settings;
+pub mod store;
 pub mod text;

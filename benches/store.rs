@@ -1,0 +1,674 @@
+//! Grouping store benchmark (a CLI, not criterion: the interesting numbers
+//! are percentiles over single calls, recall, bytes and start-up time).
+//!
+//! ```text
+//! cargo bench --bench store -- run --n 100000 --dims 64 --out target/store-bench/100000x64
+//! cargo bench --bench store -- formats            # f32 vs f16 vs i8 result identity
+//! cargo bench --bench store -- crossover          # exact scan vs HNSW by size
+//! cargo bench --bench store --features hora -- crossover   # + hora
+//! python3 benches/pgvector_compare.py --n 10000,100000 --dims 64,384   # side by side
+//! ```
+//!
+//! Vectors are synthetic and clustered like stacktrace embeddings of one
+//! project: clusters (code areas) of distinct issues with per-cluster spread;
+//! queries are half repeats of stored issues (tiny perturbation) and half new
+//! issues from existing clusters. `run` writes them to `vectors.bin` so the
+//! pgvector side loads exactly the same data.
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use stackherd::index::exact::ExactIndex;
+use stackherd::index::hnsw::HnswIndex;
+use stackherd::index::{HnswParams, SearchRequest, VectorIndex};
+use stackherd::store::records::quantize;
+use stackherd::store::{EmbeddingFormat, NewRecord, Store, StoreOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const VERSION: &str = "v1";
+const PROJECT: u64 = 1;
+const NOW: u64 = 1_700_000_000;
+
+struct Data {
+    dims: usize,
+    /// Loaded in bulk, then `inserts` one call at a time; ids 0..n.
+    base: Vec<f32>,
+    inserts: Vec<f32>,
+    queries: Vec<f32>,
+    /// Exact (f32) nearest record id of each query, over base + inserts.
+    truth: Vec<u64>,
+}
+
+impl Data {
+    fn n(&self) -> usize {
+        (self.base.len() + self.inserts.len()) / self.dims
+    }
+
+    fn record(&self, id: usize) -> &[f32] {
+        let d = self.dims;
+        let n_base = self.base.len() / d;
+        if id < n_base {
+            &self.base[id * d..(id + 1) * d]
+        } else {
+            &self.inserts[(id - n_base) * d..(id - n_base + 1) * d]
+        }
+    }
+}
+
+fn gaussian(rng: &mut StdRng) -> f32 {
+    // Box–Muller; rand 0.8 without rand_distr.
+    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.r#gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    for x in v {
+        *x /= norm;
+    }
+}
+
+fn perturb(rng: &mut StdRng, center: &[f32], spread: f32, out: &mut Vec<f32>) {
+    let scale = spread / (center.len() as f32).sqrt();
+    let start = out.len();
+    out.extend(center.iter().map(|c| c + scale * gaussian(rng)));
+    normalize(&mut out[start..]);
+}
+
+fn generate(n: usize, dims: usize, n_insert: usize, n_query: usize, seed: u64) -> Data {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let clusters = (n / 100).max(8);
+    let mut centers = Vec::with_capacity(clusters * dims);
+    let mut spreads = Vec::with_capacity(clusters);
+    for _ in 0..clusters {
+        let start = centers.len();
+        centers.extend((0..dims).map(|_| gaussian(&mut rng)));
+        normalize(&mut centers[start..]);
+        // Member-to-member cosine distance ≈ spread²: 0.0025 … 0.25.
+        spreads.push(rng.gen_range(0.05f32..0.5));
+    }
+    let member = |rng: &mut StdRng, out: &mut Vec<f32>| {
+        let c = rng.gen_range(0..clusters);
+        perturb(rng, &centers[c * dims..(c + 1) * dims], spreads[c], out);
+    };
+    let n_base = n - n_insert;
+    let mut base = Vec::with_capacity(n_base * dims);
+    for _ in 0..n_base {
+        member(&mut rng, &mut base);
+    }
+    let mut inserts = Vec::with_capacity(n_insert * dims);
+    for _ in 0..n_insert {
+        member(&mut rng, &mut inserts);
+    }
+    let mut data = Data {
+        dims,
+        base,
+        inserts,
+        queries: Vec::with_capacity(n_query * dims),
+        truth: Vec::new(),
+    };
+    let mut queries = Vec::with_capacity(n_query * dims);
+    for _ in 0..n_query {
+        if rng.gen_bool(0.5) {
+            // A repeat of a stored issue.
+            let id = rng.gen_range(0..n);
+            let stored = data.record(id).to_vec();
+            perturb(&mut rng, &stored, 0.02, &mut queries);
+        } else {
+            member(&mut rng, &mut queries);
+        }
+    }
+    data.queries = queries;
+    data.truth = exact_top1(&data, |id| data.record(id).to_vec());
+    data
+}
+
+/// Exact nearest neighbour of every query over records `0..n` as `vector`
+/// returns them (f32 originals, or a format's decoded values); two threads.
+fn exact_top1(data: &Data, vector: impl Fn(usize) -> Vec<f32> + Sync) -> Vec<u64> {
+    let d = data.dims;
+    let n = data.n();
+    let mut flat = Vec::with_capacity(n * d);
+    for id in 0..n {
+        flat.extend(vector(id));
+    }
+    let queries: Vec<&[f32]> = data.queries.chunks_exact(d).collect();
+    let half = queries.len().div_ceil(2);
+    let search = |qs: &[&[f32]]| -> Vec<u64> {
+        qs.iter()
+            .map(|q| {
+                let mut best = (f32::INFINITY, 0u64);
+                for (id, v) in flat.chunks_exact(d).enumerate() {
+                    let dist = stackherd::index::cosine_distance(q, v);
+                    if dist < best.0 {
+                        best = (dist, id as u64);
+                    }
+                }
+                best.1
+            })
+            .collect()
+    };
+    std::thread::scope(|s| {
+        let (a, b) = queries.split_at(half.min(queries.len()));
+        let first = s.spawn(|| search(a));
+        let mut out = search(b);
+        let mut head = first.join().unwrap_or_default();
+        head.append(&mut out);
+        head
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn micros(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    (percentile(&samples, 50.0), percentile(&samples, 99.0))
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn hash_of(id: usize) -> String {
+    format!("{id:032x}")
+}
+
+fn write_vectors(data: &Data, path: &Path) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let d = data.dims;
+    out.write_all(b"SHVEC1\0\0")?;
+    for v in [
+        data.base.len() / d,
+        data.inserts.len() / d,
+        data.queries.len() / d,
+        d,
+    ] {
+        out.write_all(&(v as u64).to_le_bytes())?;
+    }
+    for x in data.base.iter().chain(&data.inserts).chain(&data.queries) {
+        out.write_all(&x.to_le_bytes())?;
+    }
+    for t in &data.truth {
+        out.write_all(&t.to_le_bytes())?;
+    }
+    Ok(out.flush()?)
+}
+
+struct Args {
+    command: String,
+    n: Vec<usize>,
+    dims: Vec<usize>,
+    inserts: usize,
+    queries: usize,
+    out: PathBuf,
+    skip_rebuild: bool,
+    no_compress: bool,
+}
+
+fn parse_list(value: &str) -> Result<Vec<usize>> {
+    value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .replace('_', "")
+                .parse::<usize>()
+                .context("expected numbers")
+        })
+        .collect()
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        command: String::new(),
+        n: vec![10_000],
+        dims: vec![64],
+        inserts: 1_000,
+        queries: 1_000,
+        out: PathBuf::from("target/store-bench"),
+        skip_rebuild: false,
+        no_compress: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().context("missing value");
+        match arg.as_str() {
+            // cargo bench passes this to every harness=false bench.
+            "--bench" => {}
+            "--n" | "--sizes" => args.n = parse_list(&value()?)?,
+            "--dims" => args.dims = parse_list(&value()?)?,
+            "--inserts" => args.inserts = value()?.parse()?,
+            "--queries" => args.queries = value()?.parse()?,
+            "--out" => args.out = PathBuf::from(value()?),
+            "--skip-rebuild" => args.skip_rebuild = true,
+            "--no-compress" => args.no_compress = true,
+            other if !other.starts_with('-') && args.command.is_empty() => {
+                args.command = other.to_owned();
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(args)
+}
+
+/// Our side of the comparison: load, timed single inserts and searches,
+/// recall, bytes, start-up (load saved graph, and rebuild from sled).
+fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
+    let out = args.out.join(format!("{n}x{dims}"));
+    std::fs::create_dir_all(&out)?;
+    let inserts = args.inserts.min(n / 2);
+    let t = Instant::now();
+    let data = generate(n, dims, inserts, args.queries, 42 + n as u64 + dims as u64);
+    eprintln!(
+        "[{n}x{dims}] generated + exact truth in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    write_vectors(&data, &out.join("vectors.bin"))?;
+
+    let dir = out.join("store");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    let options = StoreOptions {
+        compress: !args.no_compress,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&dir, options.clone())?;
+    let n_base = data.base.len() / dims;
+    let t = Instant::now();
+    let hashes: Vec<String> = (0..n).map(hash_of).collect();
+    for start in (0..n_base).step_by(10_000) {
+        let end = (start + 10_000).min(n_base);
+        let rows: Vec<NewRecord<'_>> = (start..end)
+            .map(|id| NewRecord {
+                hash: &hashes[id],
+                error_type: Some("KeyError"),
+                embedding: data.record(id),
+            })
+            .collect();
+        store.insert_batch(VERSION, PROJECT, &rows, None, NOW)?;
+    }
+    let load_s = t.elapsed().as_secs_f64();
+    eprintln!("[{n}x{dims}] bulk-loaded {n_base} in {load_s:.1}s");
+
+    let mut insert_us = Vec::with_capacity(inserts);
+    for (id, hash) in hashes.iter().enumerate().skip(n_base) {
+        let record = NewRecord {
+            hash,
+            error_type: Some("KeyError"),
+            embedding: data.record(id),
+        };
+        let t = Instant::now();
+        store.insert_forced(VERSION, PROJECT, record, NOW)?;
+        insert_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let info = store.index_info(VERSION, PROJECT)?;
+    let mut search_us = Vec::with_capacity(args.queries);
+    let mut correct = 0usize;
+    for (query, truth) in data.queries.chunks_exact(dims).zip(&data.truth) {
+        let t = Instant::now();
+        let hits = store.search(VERSION, PROJECT, query, 1, 2.0, None)?;
+        search_us.push(t.elapsed().as_secs_f64() * 1e6);
+        if hits.first().map(|h| h.hash.as_str()) == Some(hash_of(*truth as usize).as_str()) {
+            correct += 1;
+        }
+    }
+    let t = Instant::now();
+    store.close()?;
+    let save_s = t.elapsed().as_secs_f64();
+    let total_bytes = dir_bytes(&dir);
+    let sled_bytes = dir_bytes(&dir.join("db"));
+
+    let t = Instant::now();
+    let store = Store::open(&dir, options.clone())?;
+    let load_startup_s = t.elapsed().as_secs_f64();
+    let report = store.open_report().clone();
+    drop(store);
+    let rebuild_startup_s = if args.skip_rebuild {
+        None
+    } else {
+        std::fs::remove_dir_all(dir.join("indexes")).ok();
+        let t = Instant::now();
+        let store = Store::open(&dir, options)?;
+        let s = t.elapsed().as_secs_f64();
+        drop(store);
+        Some(s)
+    };
+    let (insert_p50, insert_p99) = micros(insert_us);
+    let (search_p50, search_p99) = micros(search_us);
+    let result = json!({
+        "n": n, "dims": dims, "queries": args.queries, "timed_inserts": inserts,
+        "compress": !args.no_compress,
+        "backend": format!("{:?}", info.map(|i| i.backend)),
+        "bulk_load_s": load_s,
+        "insert_p50_us": insert_p50, "insert_p99_us": insert_p99,
+        "search_p50_us": search_p50, "search_p99_us": search_p99,
+        "recall_at_1": correct as f64 / args.queries as f64,
+        "bytes_per_record": total_bytes as f64 / n as f64,
+        "sled_bytes_per_record": sled_bytes as f64 / n as f64,
+        "graph_bytes_per_record": (total_bytes - sled_bytes) as f64 / n as f64,
+        "save_graph_s": save_s,
+        "startup_load_s": load_startup_s,
+        "startup_load_report": format!("{report:?}"),
+        "startup_rebuild_s": rebuild_startup_s,
+    });
+    std::fs::write(
+        out.join("ours.json"),
+        serde_json::to_string_pretty(&result)?,
+    )?;
+    Ok(result)
+}
+
+/// Where a store insert's time goes: graph insert alone, store with the
+/// exact backend (sled only), store with the graph; bulk and single.
+fn profile_insert(args: &Args) -> Result<()> {
+    let n = args.n.first().copied().unwrap_or(20_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let data = generate(n, dims, 0, 10, 3);
+    let hashes: Vec<String> = (0..n).map(hash_of).collect();
+    let mut graph = HnswIndex::new(dims, HnswParams::default())?;
+    let t = Instant::now();
+    for id in 0..n {
+        graph.add(id as u64, &quantize(data.record(id), EmbeddingFormat::F16))?;
+    }
+    println!(
+        "graph add alone: {:.1} µs/row",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
+    for backend in [
+        stackherd::index::Backend::Exact,
+        stackherd::index::Backend::Hnsw,
+    ] {
+        let dir = tempfile::tempdir()?;
+        let mut options = StoreOptions {
+            compress: !args.no_compress,
+            ..StoreOptions::default()
+        };
+        options.index.backend = backend;
+        let store = Store::open(dir.path(), options)?;
+        let t = Instant::now();
+        for start in (0..n).step_by(1_000) {
+            let rows: Vec<NewRecord<'_>> = (start..(start + 1_000).min(n))
+                .map(|id| NewRecord {
+                    hash: &hashes[id],
+                    error_type: Some("KeyError"),
+                    embedding: data.record(id),
+                })
+                .collect();
+            store.insert_batch(VERSION, PROJECT, &rows, None, NOW)?;
+        }
+        println!(
+            "store {backend:?} bulk: {:.1} µs/row",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let mut singles = Vec::new();
+        for id in 0..200 {
+            let hash = format!("single{id}");
+            let t = Instant::now();
+            store.insert_forced(
+                VERSION,
+                PROJECT,
+                NewRecord {
+                    hash: &hash,
+                    error_type: None,
+                    embedding: data.record(id),
+                },
+                NOW,
+            )?;
+            singles.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let (p50, p99) = micros(singles);
+        let mut flushes = Vec::new();
+        for _ in 0..200 {
+            let t = Instant::now();
+            store.flush()?;
+            flushes.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let (f50, _) = micros(flushes);
+        println!(
+            "store {backend:?} single insert: p50 {p50:.0} µs, p99 {p99:.0} µs; empty flush p50 {f50:.0} µs"
+        );
+    }
+    Ok(())
+}
+
+/// Does storing f16 or i8 change what a search returns, compared with f32?
+fn formats(args: &Args) -> Result<()> {
+    let threshold = 0.01f32;
+    println!(
+        "| dims | format | bytes/vector | top-1 same as f32 | top-10 same set | should_group flips @0.01 | max top-1 distance error | max top-1 regret | top-1 regret > 1e-4 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &dims in &args.dims {
+        let n = args.n.first().copied().unwrap_or(20_000);
+        let data = generate(n, dims, 0, args.queries, 7 + dims as u64);
+        let reference = search_all(&data, EmbeddingFormat::F32)?;
+        for format in [
+            EmbeddingFormat::F32,
+            EmbeddingFormat::F16,
+            EmbeddingFormat::I8,
+        ] {
+            let results = search_all(&data, format)?;
+            let mut same_top1 = 0;
+            let mut same_top10 = 0;
+            let mut flips = 0;
+            let mut max_error = 0.0f32;
+            // Regret: how much farther (in true f32 distance) the format's
+            // pick is than the true nearest; 0 when it picks the same record.
+            let mut max_regret = 0.0f32;
+            let mut big_regrets = 0;
+            let queries = data.queries.chunks_exact(dims);
+            for ((want, got), query) in reference.iter().zip(&results).zip(queries) {
+                let (Some(w), Some(g)) = (want.first(), got.first()) else {
+                    continue;
+                };
+                let picked = stackherd::index::cosine_distance(query, data.record(g.0 as usize));
+                let regret = (picked - w.1).max(0.0);
+                max_regret = max_regret.max(regret);
+                big_regrets += usize::from(regret > 1e-4);
+                same_top1 += usize::from(w.0 == g.0);
+                let mut a: Vec<u64> = want.iter().map(|h| h.0).collect();
+                let mut b: Vec<u64> = got.iter().map(|h| h.0).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                same_top10 += usize::from(a == b);
+                flips += usize::from((w.1 <= threshold) != (g.1 <= threshold));
+                max_error = max_error.max((w.1 - g.1).abs());
+            }
+            let bytes = match format {
+                EmbeddingFormat::F32 => dims * 4,
+                EmbeddingFormat::F16 => dims * 2,
+                EmbeddingFormat::I8 => dims + 4,
+            };
+            let q = reference.len();
+            println!(
+                "| {dims} | {format:?} | {bytes} | {same_top1}/{q} | {same_top10}/{q} | {flips} | {max_error:.2e} | {max_regret:.2e} | {big_regrets} |"
+            );
+        }
+    }
+    println!(
+        "\n(n = {} clustered records per row, {} queries; threshold 0.01)",
+        args.n.first().copied().unwrap_or(20_000),
+        args.queries
+    );
+    Ok(())
+}
+
+fn search_all(data: &Data, format: EmbeddingFormat) -> Result<Vec<Vec<(u64, f32)>>> {
+    let mut index = ExactIndex::new(data.dims);
+    for id in 0..data.n() {
+        index.add(id as u64, &quantize(data.record(id), format))?;
+    }
+    let request = SearchRequest {
+        k: 10,
+        radius: 2.0,
+        exclude: None,
+    };
+    data.queries
+        .chunks_exact(data.dims)
+        .map(|q| {
+            Ok(index
+                .search(q, &request)?
+                .into_iter()
+                .map(|h| (h.key, h.distance))
+                .collect())
+        })
+        .collect()
+}
+
+/// Search latency of the exact scan and HNSW by index size: where the
+/// adaptive backend should switch.
+fn crossover(args: &Args) -> Result<()> {
+    let sizes = if args.n == [10_000] {
+        vec![250, 500, 1_000, 2_000, 4_000, 8_000, 16_000]
+    } else {
+        args.n.clone()
+    };
+    println!(
+        "| dims | n | exact p50 µs | exact p99 µs | hnsw p50 µs | hnsw p99 µs | hnsw recall@1 | hnsw add µs/vector |{}",
+        hora_header()
+    );
+    println!(
+        "|---|---|---|---|---|---|---|---|{}",
+        if cfg!(feature = "hora") {
+            "---|---|"
+        } else {
+            ""
+        }
+    );
+    for &dims in &args.dims {
+        for &n in &sizes {
+            let data = generate(n, dims, 0, args.queries, 11 + n as u64);
+            let mut exact = ExactIndex::new(dims);
+            let mut hnsw = HnswIndex::new(dims, HnswParams::default())?;
+            let vectors: Vec<Vec<f32>> = (0..n)
+                .map(|id| quantize(data.record(id), EmbeddingFormat::F16))
+                .collect();
+            for (id, v) in vectors.iter().enumerate() {
+                exact.add(id as u64, v)?;
+            }
+            let t = Instant::now();
+            for (id, v) in vectors.iter().enumerate() {
+                hnsw.add(id as u64, v)?;
+            }
+            let add_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+            let (e50, e99, _) = time_searches(&exact, &data)?;
+            let (h50, h99, recall) = time_searches(&hnsw, &data)?;
+            print!(
+                "| {dims} | {n} | {e50:.1} | {e99:.1} | {h50:.1} | {h99:.1} | {recall:.3} | {add_us:.0} |"
+            );
+            #[cfg(feature = "hora")]
+            {
+                let mut hora = stackherd::index::hora::HoraIndex::new(
+                    dims,
+                    HnswParams {
+                        quantization: stackherd::index::Quantization::F32,
+                        ..HnswParams::default()
+                    },
+                );
+                for (id, v) in vectors.iter().enumerate() {
+                    hora.add(id as u64, v)?;
+                }
+                let (o50, _, orecall) = time_searches(&hora, &data)?;
+                print!(" {o50:.1} | {orecall:.3} |");
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
+fn hora_header() -> &'static str {
+    if cfg!(feature = "hora") {
+        " hora p50 µs | hora recall@1 |"
+    } else {
+        ""
+    }
+}
+
+/// p50, p99 (µs) and recall@1 against the exact scan (on the same stored vectors).
+fn time_searches(index: &dyn VectorIndex, data: &Data) -> Result<(f64, f64, f64)> {
+    let request = SearchRequest {
+        k: 1,
+        radius: 2.0,
+        exclude: None,
+    };
+    let mut samples = Vec::new();
+    let mut exact = ExactIndex::new(data.dims);
+    for id in 0..data.n() {
+        exact.add(id as u64, &quantize(data.record(id), EmbeddingFormat::F16))?;
+    }
+    let mut correct = 0;
+    for q in data.queries.chunks_exact(data.dims) {
+        let t = Instant::now();
+        let hits = index.search(q, &request)?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+        let want = exact.search(q, &request)?;
+        correct += usize::from(hits.first().map(|h| h.key) == want.first().map(|h| h.key));
+    }
+    let (p50, p99) = micros(samples);
+    Ok((
+        p50,
+        p99,
+        correct as f64 / (data.queries.len() / data.dims) as f64,
+    ))
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    match args.command.as_str() {
+        "run" => {
+            for &dims in &args.dims {
+                for &n in &args.n {
+                    let result = run(n, dims, &args)?;
+                    println!("{}", serde_json::to_string(&result)?);
+                }
+            }
+        }
+        "formats" => formats(&args)?,
+        "profile-insert" => profile_insert(&args)?,
+        // Times opening an existing store directory (`--out DIR`) three times.
+        "open" => {
+            for _ in 0..3 {
+                let t = Instant::now();
+                let options = StoreOptions {
+                    compress: !args.no_compress,
+                    ..StoreOptions::default()
+                };
+                let store = Store::open(&args.out, options)?;
+                println!(
+                    "open {:.3}s {:?}",
+                    t.elapsed().as_secs_f64(),
+                    store.open_report()
+                );
+            }
+        }
+        "crossover" => crossover(&args)?,
+        // `cargo bench` with no arguments: a quick smoke run.
+        "" => {
+            let result = run(10_000, 64, &args)?;
+            println!("{}", serde_json::to_string(&result)?);
+        }
+        other => bail!("unknown command {other}; use run, formats or crossover"),
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Records: one per (model version, project, hash), holding the first
+//! embedding seen for the hash, its error type, and first/last-seen times.
+//!
+//! Embeddings are L2-normalized in f32, then stored in the version's
+//! [`EmbeddingFormat`]. The vector given to the index is the *decoded* stored
+//! vector, so what is searched is exactly what is on disk, before and after a
+//! restart.
+
+use super::StoreError;
+use super::schema::{
+    EmbeddingFormat, EmbeddingValue, RecordV1, RecordValue, decode, encode, project_hash_key,
+};
+use half::f16;
+
+/// A stored record, as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub hash: String,
+    pub error_type: Option<String>,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds; refreshed by [`Store::touch`](super::Store::touch).
+    pub last_seen: u64,
+    /// The stored embedding, decoded (unit length up to the format's rounding).
+    pub embedding: Vec<f32>,
+    pub format: EmbeddingFormat,
+}
+
+/// Scales to unit length. The caller has validated the vector (finite,
+/// non-zero), so the norm is a positive finite number.
+pub(crate) fn normalize(vector: &[f32]) -> Vec<f32> {
+    crate::index::normalized(vector)
+}
+
+/// The vector the store indexes for `vector` in `format`: L2-normalized,
+/// encoded, decoded. For measuring what a format changes.
+pub fn quantize(vector: &[f32], format: EmbeddingFormat) -> Vec<f32> {
+    let value = encode_embedding(&normalize(vector), format);
+    decode_embedding("quantize", &value, vector.len()).unwrap_or_default()
+}
+
+/// Encodes a unit vector in `format`.
+pub(crate) fn encode_embedding(unit: &[f32], format: EmbeddingFormat) -> EmbeddingValue {
+    match format {
+        EmbeddingFormat::F32 => {
+            EmbeddingValue::F32(unit.iter().flat_map(|x| x.to_le_bytes()).collect())
+        }
+        EmbeddingFormat::F16 => EmbeddingValue::F16(
+            unit.iter()
+                .flat_map(|x| f16::from_f32(*x).to_bits().to_le_bytes())
+                .collect(),
+        ),
+        EmbeddingFormat::I8 => {
+            // Symmetric per-vector scale: the largest component maps to ±127.
+            let max = unit.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let bytes = unit
+                .iter()
+                .map(|x| {
+                    let q = (x / scale).round().clamp(-127.0, 127.0) as i8;
+                    q.to_le_bytes()[0]
+                })
+                .collect();
+            EmbeddingValue::I8 { scale, bytes }
+        }
+    }
+}
+
+/// Decodes a stored embedding; checks its length against the version's.
+pub(crate) fn decode_embedding(
+    tree: &str,
+    value: &EmbeddingValue,
+    dimensions: usize,
+) -> Result<Vec<f32>, StoreError> {
+    let (bytes, width) = match value {
+        EmbeddingValue::F32(bytes) => (bytes, 4),
+        EmbeddingValue::F16(bytes) => (bytes, 2),
+        EmbeddingValue::I8 { bytes, .. } => (bytes, 1),
+    };
+    if bytes.len() != dimensions * width {
+        return Err(StoreError::corrupt(
+            tree,
+            format!(
+                "embedding has {} bytes, expected {} for {dimensions} dimensions",
+                bytes.len(),
+                dimensions * width
+            ),
+        ));
+    }
+    let decoded: Vec<f32> = match value {
+        EmbeddingValue::F32(bytes) => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        EmbeddingValue::F16(bytes) => bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+            .collect(),
+        EmbeddingValue::I8 { scale, bytes } => bytes
+            .iter()
+            .map(|b| f32::from(i8::from_le_bytes([*b])) * scale)
+            .collect(),
+    };
+    if decoded.iter().any(|x| !x.is_finite()) {
+        return Err(StoreError::corrupt(tree, "embedding is not finite"));
+    }
+    Ok(decoded)
+}
+
+/// Reads the record of (project, hash) from a version's records tree.
+pub(crate) fn read_record(
+    tree: &sled::Tree,
+    tree_name: &str,
+    project: u64,
+    hash: &str,
+) -> Result<Option<RecordV1>, StoreError> {
+    match tree.get(project_hash_key(project, hash))? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(
+            decode::<RecordValue>(tree_name, &bytes)?.into_current(),
+        )),
+    }
+}
+
+pub(crate) fn encode_record(record: &RecordV1) -> Result<Vec<u8>, StoreError> {
+    encode(&RecordValue::V1(record.clone()))
+}
+
+pub(crate) fn to_public(
+    tree_name: &str,
+    hash: String,
+    record: RecordV1,
+    dimensions: usize,
+) -> Result<Record, StoreError> {
+    let embedding = decode_embedding(tree_name, &record.embedding, dimensions)?;
+    Ok(Record {
+        hash,
+        error_type: record.error_type,
+        first_seen: record.first_seen,
+        last_seen: record.last_seen,
+        embedding,
+        format: record.embedding.format(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_round_trips_within_its_precision() -> Result<(), StoreError> {
+        let unit = normalize(&[0.3, -0.2, 0.9, 0.01, -0.05, 0.4, 0.0, 0.12]);
+        for (format, tolerance) in [
+            (EmbeddingFormat::F32, 0.0),
+            (EmbeddingFormat::F16, 1e-3),
+            (EmbeddingFormat::I8, 1e-2),
+        ] {
+            let value = encode_embedding(&unit, format);
+            let back = decode_embedding("t", &value, unit.len())?;
+            for (a, b) in unit.iter().zip(&back) {
+                assert!((a - b).abs() <= tolerance, "{format:?}: {a} vs {b}");
+            }
+            // Decoding is deterministic: the index sees the same vector again.
+            assert_eq!(decode_embedding("t", &value, unit.len())?, back);
+            assert!(decode_embedding("t", &value, unit.len() + 1).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn f16_bytes_are_half_of_f32() {
+        let unit = normalize(&[1.0; 64]);
+        let EmbeddingValue::F16(bytes) = encode_embedding(&unit, EmbeddingFormat::F16) else {
+            panic!("wrong format");
+        };
+        assert_eq!(bytes.len(), 128);
+        let EmbeddingValue::I8 { bytes, .. } = encode_embedding(&unit, EmbeddingFormat::I8) else {
+            panic!("wrong format");
+        };
+        assert_eq!(bytes.len(), 64);
+    }
+}

@@ -1,0 +1,482 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::index::{Backend, HnswParams, Quantization};
+
+const V1: &str = "v1";
+const DAY: u64 = 86_400;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        cache_capacity_bytes: 8 * 1024 * 1024,
+        ..StoreOptions::default()
+    }
+}
+
+fn open(dir: &Path, options: StoreOptions) -> Store {
+    Store::open(dir, options).unwrap()
+}
+
+fn row<'a>(hash: &'a str, embedding: &'a [f32]) -> NewRecord<'a> {
+    NewRecord {
+        hash,
+        error_type: Some("KeyError"),
+        embedding,
+    }
+}
+
+/// A unit-ish vector pointing mostly along axis `axis`, nudged by `nudge`.
+fn vector(dimensions: usize, axis: usize, nudge: f32) -> Vec<f32> {
+    let mut v = vec![0.01f32; dimensions];
+    v[axis % dimensions] = 1.0;
+    v[(axis + 1) % dimensions] += nudge;
+    v
+}
+
+#[test]
+fn gated_insert_search_and_first_embedding_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), options());
+    let a = vector(8, 0, 0.0);
+    let near_a = vector(8, 0, 0.01);
+    let b = vector(8, 3, 0.0);
+
+    assert_eq!(
+        store
+            .insert_if_no_neighbour(V1, 1, row("a", &a), 0.01, 100)
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    // A near duplicate under another hash is not stored.
+    match store
+        .insert_if_no_neighbour(V1, 1, row("a2", &near_a), 0.01, 100)
+        .unwrap()
+    {
+        InsertOutcome::NeighbourExists(n) => {
+            assert_eq!(n.hash, "a");
+            assert!(n.distance <= 0.01);
+        }
+        other => panic!("expected a neighbour, got {other:?}"),
+    }
+    assert!(store.record(V1, 1, "a2").unwrap().is_none());
+    // The same hash again, far away: its own record is excluded from the
+    // gate, and the first embedding is kept.
+    assert_eq!(
+        store
+            .insert_if_no_neighbour(V1, 1, row("a", &b), 0.01, 200)
+            .unwrap(),
+        InsertOutcome::HashExists
+    );
+    let record = store.record(V1, 1, "a").unwrap().unwrap();
+    assert!(crate::index::cosine_distance(&record.embedding, &a) < 1e-3);
+    assert_eq!((record.first_seen, record.last_seen), (100, 100));
+    assert_eq!(record.error_type.as_deref(), Some("KeyError"));
+    assert_eq!(record.format, EmbeddingFormat::F16);
+
+    // Forced insert ignores neighbours but still keeps the first embedding.
+    assert_eq!(
+        store.insert_forced(V1, 1, row("a3", &near_a), 100).unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(
+        store.insert_forced(V1, 1, row("a3", &b), 100).unwrap(),
+        InsertOutcome::HashExists
+    );
+
+    let hits = store.search(V1, 1, &a, 5, 0.05, None).unwrap();
+    assert_eq!(
+        hits.iter().map(|n| n.hash.as_str()).collect::<Vec<_>>(),
+        vec!["a", "a3"]
+    );
+    assert!(hits[0].distance <= hits[1].distance);
+    let hits = store.search(V1, 1, &a, 5, 0.05, Some("a")).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].hash, "a3");
+    assert!(store.search(V1, 1, &a, 0, 2.0, None).unwrap().is_empty());
+    assert!(store.search(V1, 2, &a, 5, 2.0, None).unwrap().is_empty());
+    assert!(store.search("v9", 1, &a, 5, 2.0, None).unwrap().is_empty());
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), options());
+    let good = vector(8, 0, 0.0);
+    store.insert_forced(V1, 1, row("a", &good), 1).unwrap();
+
+    let cases: Vec<(StoreError, &str)> = vec![
+        (
+            store
+                .insert_forced(V1, 1, row("b", &[1.0; 7]), 1)
+                .unwrap_err(),
+            "dimensions",
+        ),
+        (
+            store
+                .insert_forced(V1, 1, row("b", &[f32::NAN; 8]), 1)
+                .unwrap_err(),
+            "finite",
+        ),
+        (
+            store
+                .insert_forced(V1, 1, row("b", &[0.0; 8]), 1)
+                .unwrap_err(),
+            "zero",
+        ),
+        (
+            store.insert_forced(V1, 1, row("", &good), 1).unwrap_err(),
+            "hash",
+        ),
+        (
+            store
+                .insert_forced("v 1", 1, row("b", &good), 1)
+                .unwrap_err(),
+            "model",
+        ),
+        (
+            store.search(V1, 1, &[1.0; 3], 1, 0.1, None).unwrap_err(),
+            "dimensions",
+        ),
+        (
+            store.search(V1, 1, &good, 1, f32::NAN, None).unwrap_err(),
+            "radius",
+        ),
+        (
+            store
+                .insert_if_no_neighbour(V1, 1, row("b", &good), -1.0, 1)
+                .unwrap_err(),
+            "threshold",
+        ),
+    ];
+    for (error, needle) in cases {
+        assert!(error.is_bad_input(), "{error}");
+        assert!(error.to_string().contains(needle), "{error} lacks {needle}");
+    }
+    // A batch with one bad row writes nothing.
+    let rows = [row("c", &good), row("d", &[1.0; 3])];
+    assert!(store.insert_batch(V1, 1, &rows, None, 1).is_err());
+    assert!(store.record(V1, 1, "c").unwrap().is_none());
+    assert_eq!(store.scan_project(1).unwrap().records.len(), 1);
+}
+
+#[test]
+fn configured_dimensions_are_enforced_from_the_first_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.dimensions.insert("v2".into(), 4);
+    let store = open(dir.path(), opts.clone());
+    let err = store
+        .insert_forced("v2", 1, row("a", &[1.0; 8]), 1)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Dimension {
+            expected: 4,
+            got: 8,
+            ..
+        }
+    ));
+    store
+        .insert_forced("v2", 1, row("a", &[1.0; 4]), 1)
+        .unwrap();
+    drop(store);
+    // Reopening with a different configured dimension is refused.
+    opts.dimensions.insert("v2".into(), 6);
+    assert!(matches!(
+        Store::open(dir.path(), opts),
+        Err(StoreError::Options(_))
+    ));
+}
+
+#[test]
+fn touch_retention_and_expiry_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.retention_days = 10;
+    let store = open(dir.path(), opts);
+    let t0 = 1_000 * DAY;
+    store
+        .insert_forced(V1, 1, row("old", &vector(8, 0, 0.0)), t0)
+        .unwrap();
+    store
+        .insert_forced(V1, 1, row("kept", &vector(8, 2, 0.0)), t0)
+        .unwrap();
+    store
+        .insert_forced("v2", 2, row("other", &vector(4, 1, 0.0)), t0)
+        .unwrap();
+    assert!(store.touch(V1, 1, "kept", t0 + 5 * DAY).unwrap());
+    assert!(!store.touch(V1, 1, "missing", t0).unwrap());
+    // Time never goes backwards.
+    assert!(store.touch(V1, 1, "kept", t0).unwrap());
+    assert_eq!(
+        store.record(V1, 1, "kept").unwrap().unwrap().last_seen,
+        t0 + 5 * DAY
+    );
+
+    assert_eq!(store.sweep_retention(t0 + 10 * DAY).unwrap(), 0);
+    assert_eq!(store.sweep_retention(t0 + 10 * DAY + 1).unwrap(), 2);
+    assert!(store.record(V1, 1, "old").unwrap().is_none());
+    assert!(store.record("v2", 2, "other").unwrap().is_none());
+    assert!(
+        store
+            .search(V1, 1, &vector(8, 0, 0.0), 5, 2.0, None)
+            .unwrap()
+            .iter()
+            .all(|n| n.hash == "kept")
+    );
+    assert_eq!(store.scan_project(1).unwrap().expiry_entries, 1);
+    assert!(store.scan_project(2).unwrap().is_empty());
+    assert_eq!(store.sweep_retention(t0 + 15 * DAY + 1).unwrap(), 1);
+    assert!(store.scan_project(1).unwrap().is_empty());
+}
+
+#[test]
+fn delete_hashes_and_project_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), options());
+    for project in [1u64, 2] {
+        for (i, hash) in ["a", "b", "c"].iter().enumerate() {
+            store
+                .insert_forced(V1, project, row(hash, &vector(8, i, 0.0)), 1)
+                .unwrap();
+            store
+                .insert_forced("v2", project, row(hash, &vector(4, i, 0.0)), 1)
+                .unwrap();
+        }
+        store.set_fingerprint_issue(project, "fp-a", "a").unwrap();
+        store.set_fingerprint_issue(project, "b", "c").unwrap();
+        store.set_fingerprint_issue(project, "fp-c", "c").unwrap();
+        store
+            .set_consent(
+                project,
+                &Consent {
+                    ai_grouping: true,
+                    region: "eu".into(),
+                    baa: false,
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(store.delete_hashes(1, &["a", "b", "zzz"]).unwrap(), 4);
+    let scan = store.scan_project(1).unwrap();
+    let mut records = scan.records.clone();
+    records.sort();
+    assert_eq!(
+        records,
+        vec![("v1".into(), "c".into()), ("v2".into(), "c".into())]
+    );
+    // Entries keyed by a deleted hash or pointing at one are gone.
+    assert_eq!(scan.fingerprints, vec![("fp-c".to_owned(), "c".to_owned())]);
+    assert_eq!(scan.indexed_vectors, 2);
+    assert_eq!(scan.expiry_entries, 2);
+    assert!(
+        store
+            .search(V1, 1, &vector(8, 0, 0.0), 5, 2.0, None)
+            .unwrap()
+            .iter()
+            .all(|n| n.hash == "c")
+    );
+
+    assert_eq!(store.delete_project(1).unwrap(), 2);
+    assert!(
+        store.scan_project(1).unwrap().is_empty(),
+        "{:?}",
+        store.scan_project(1)
+    );
+    assert!(store.fingerprint_issue(1, "fp-c").unwrap().is_none());
+    // The other project is untouched.
+    let other = store.scan_project(2).unwrap();
+    assert_eq!(other.records.len(), 6);
+    assert_eq!(other.fingerprints.len(), 3);
+    assert!(other.consent.is_some());
+    drop(store);
+    let store = open(dir.path(), options());
+    assert!(store.scan_project(1).unwrap().is_empty());
+    assert_eq!(store.scan_project(2).unwrap().indexed_vectors, 6);
+}
+
+#[test]
+fn consent_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), options());
+    assert!(store.consent(5).unwrap().is_none());
+    let consent = Consent {
+        ai_grouping: false,
+        region: "us".into(),
+        baa: true,
+    };
+    store.set_consent(5, &consent).unwrap();
+    assert_eq!(store.consent(5).unwrap(), Some(consent));
+    store.delete_consent(5).unwrap();
+    assert!(store.consent(5).unwrap().is_none());
+    assert!(
+        store
+            .set_consent(
+                5,
+                &Consent {
+                    ai_grouping: true,
+                    region: "x\n".into(),
+                    baa: false
+                }
+            )
+            .unwrap_err()
+            .is_bad_input()
+    );
+}
+
+fn graph_options() -> StoreOptions {
+    let mut opts = options();
+    opts.index = IndexOptions {
+        backend: Backend::Adaptive,
+        exact_max: 20,
+        hnsw: HnswParams {
+            quantization: Quantization::F16,
+            ..HnswParams::default()
+        },
+    };
+    opts
+}
+
+#[test]
+fn saved_graph_is_loaded_and_reconciled_with_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), graph_options());
+    let vectors: Vec<Vec<f32>> = (0..60)
+        .map(|i| vector(16, i % 16, i as f32 * 0.05))
+        .collect();
+    let hashes: Vec<String> = (0..60).map(|i| format!("{i:032x}")).collect();
+    for (hash, v) in hashes.iter().zip(&vectors).take(50) {
+        store.insert_forced(V1, 7, row(hash, v), 1).unwrap();
+    }
+    assert_eq!(
+        store.index_info(V1, 7).unwrap().unwrap().backend,
+        Backend::Hnsw
+    );
+    assert_eq!(store.save_indexes().unwrap(), 1);
+    assert_eq!(store.save_indexes().unwrap(), 0, "nothing changed since");
+    // Changes after the save: the graph file is now stale in both directions.
+    store.delete_hashes(7, &[&hashes[0], &hashes[1]]).unwrap();
+    for (hash, v) in hashes.iter().zip(&vectors).skip(50) {
+        store.insert_forced(V1, 7, row(hash, v), 1).unwrap();
+    }
+    let expected: Vec<Vec<Neighbour>> = vectors
+        .iter()
+        .map(|v| store.search(V1, 7, v, 3, 2.0, None).unwrap())
+        .collect();
+    drop(store);
+
+    let store = open(dir.path(), graph_options());
+    let report = store.open_report().clone();
+    assert_eq!(report.indexes_loaded, 1, "{report:?}");
+    assert_eq!(report.records, 58);
+    let scan = store.scan_project(7).unwrap();
+    assert_eq!(scan.indexed_vectors, 58);
+    assert!(store.record(V1, 7, &hashes[0]).unwrap().is_none());
+    for (v, want) in vectors.iter().zip(&expected) {
+        let got = store.search(V1, 7, v, 3, 2.0, None).unwrap();
+        assert!(
+            got.iter()
+                .all(|n| n.hash != hashes[0] && n.hash != hashes[1])
+        );
+        assert_eq!(&got, want);
+    }
+    drop(store);
+
+    // A corrupt graph file is rejected and rebuilt, never trusted.
+    let path = dir.path().join("indexes").join(V1).join("7.graph");
+    std::fs::write(&path, b"SHGRAPH1garbage").unwrap();
+    let store = open(dir.path(), graph_options());
+    assert_eq!(store.open_report().indexes_rejected, 1);
+    assert_eq!(store.scan_project(7).unwrap().indexed_vectors, 58);
+    store.delete_project(7).unwrap();
+    assert!(store.scan_project(7).unwrap().is_empty());
+    store.close().unwrap();
+    let store = open(dir.path(), graph_options());
+    assert!(store.scan_project(7).unwrap().is_empty());
+}
+
+#[test]
+fn stale_graph_of_a_deleted_project_cannot_resurrect_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), graph_options());
+    for i in 0..40 {
+        store
+            .insert_forced(
+                V1,
+                3,
+                row(&format!("h{i}"), &vector(16, i % 16, i as f32 * 0.1)),
+                1,
+            )
+            .unwrap();
+    }
+    store.save_indexes().unwrap();
+    let path = dir.path().join("indexes").join(V1).join("3.graph");
+    let saved = std::fs::read(&path).unwrap();
+    store.delete_project(3).unwrap();
+    drop(store);
+    // Simulate a crash that left the graph file behind.
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, saved).unwrap();
+    let store = open(dir.path(), graph_options());
+    assert_eq!(store.open_report().stale_index_files_removed, 1);
+    assert!(store.scan_project(3).unwrap().is_empty());
+    assert!(
+        store
+            .search(V1, 3, &vector(16, 0, 0.0), 5, 2.0, None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn exact_and_hnsw_backends_give_identical_results() {
+    let exact_dir = tempfile::tempdir().unwrap();
+    let hnsw_dir = tempfile::tempdir().unwrap();
+    let mut exact_opts = options();
+    exact_opts.index.backend = Backend::Exact;
+    let mut hnsw_opts = options();
+    hnsw_opts.index.backend = Backend::Hnsw;
+    let exact = open(exact_dir.path(), exact_opts);
+    let hnsw = open(hnsw_dir.path(), hnsw_opts);
+    let vectors: Vec<Vec<f32>> = (0..100)
+        .map(|i| vector(32, i % 32, (i / 32) as f32 * 0.2))
+        .collect();
+    let rows: Vec<(String, &Vec<f32>)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("h{i}"), v))
+        .collect();
+    let batch: Vec<NewRecord<'_>> = rows.iter().map(|(h, v)| row(h, v)).collect();
+    exact.insert_batch(V1, 1, &batch, Some(0.001), 1).unwrap();
+    hnsw.insert_batch(V1, 1, &batch, Some(0.001), 1).unwrap();
+    for v in &vectors {
+        assert_eq!(
+            exact.search(V1, 1, v, 4, 0.5, Some("h3")).unwrap(),
+            hnsw.search(V1, 1, v, 4, 0.5, Some("h3")).unwrap()
+        );
+    }
+}
+
+#[test]
+fn schema_version_is_written_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), options()));
+    {
+        let db = open_db(&dir.path().join("db"), 1 << 20, true).unwrap();
+        let meta = db.open_tree(schema::META_TREE).unwrap();
+        assert_eq!(
+            meta.get(b"schema_version").unwrap().unwrap().as_ref(),
+            &schema::SCHEMA_VERSION.to_le_bytes()
+        );
+        meta.insert(
+            b"schema_version",
+            &(schema::SCHEMA_VERSION + 1).to_le_bytes(),
+        )
+        .unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        Store::open(dir.path(), options()),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
+}
