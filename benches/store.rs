@@ -80,6 +80,18 @@ fn perturb(rng: &mut StdRng, center: &[f32], spread: f32, out: &mut Vec<f32>) {
 }
 
 fn generate(n: usize, dims: usize, n_insert: usize, n_query: usize, seed: u64) -> Data {
+    let mut data = generate_without_truth(n, dims, n_insert, n_query, seed);
+    data.truth = exact_top1(&data, |id| data.record(id).to_vec());
+    data
+}
+
+fn generate_without_truth(
+    n: usize,
+    dims: usize,
+    n_insert: usize,
+    n_query: usize,
+    seed: u64,
+) -> Data {
     let mut rng = StdRng::seed_from_u64(seed);
     let clusters = (n / 100).max(8);
     let mut centers = Vec::with_capacity(clusters * dims);
@@ -123,7 +135,6 @@ fn generate(n: usize, dims: usize, n_insert: usize, n_query: usize, seed: u64) -
         }
     }
     data.queries = queries;
-    data.truth = exact_top1(&data, |id| data.record(id).to_vec());
     data
 }
 
@@ -138,12 +149,17 @@ fn exact_top1(data: &Data, vector: impl Fn(usize) -> Vec<f32> + Sync) -> Vec<u64
     }
     let queries: Vec<&[f32]> = data.queries.chunks_exact(d).collect();
     let half = queries.len().div_ceil(2);
+    let inverse_norms: Vec<f32> = flat
+        .chunks_exact(d)
+        .map(stackherd::index::inverse_norm)
+        .collect();
     let search = |qs: &[&[f32]]| -> Vec<u64> {
         qs.iter()
             .map(|q| {
+                let unit = stackherd::index::normalized(q);
                 let mut best = (f32::INFINITY, 0u64);
-                for (id, v) in flat.chunks_exact(d).enumerate() {
-                    let dist = stackherd::index::cosine_distance(q, v);
+                for (id, (v, inv)) in flat.chunks_exact(d).zip(&inverse_norms).enumerate() {
+                    let dist = stackherd::index::cosine_distance_unit(&unit, v, *inv);
                     if dist < best.0 {
                         best = (dist, id as u64);
                     }
@@ -223,6 +239,7 @@ struct Args {
     out: PathBuf,
     skip_rebuild: bool,
     no_compress: bool,
+    graph_f32: bool,
 }
 
 fn parse_list(value: &str) -> Result<Vec<usize>> {
@@ -247,6 +264,7 @@ fn parse_args() -> Result<Args> {
         out: PathBuf::from("target/store-bench"),
         skip_rebuild: false,
         no_compress: false,
+        graph_f32: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -261,6 +279,7 @@ fn parse_args() -> Result<Args> {
             "--out" => args.out = PathBuf::from(value()?),
             "--skip-rebuild" => args.skip_rebuild = true,
             "--no-compress" => args.no_compress = true,
+            "--graph-f32" => args.graph_f32 = true,
             other if !other.starts_with('-') && args.command.is_empty() => {
                 args.command = other.to_owned();
             }
@@ -559,7 +578,17 @@ fn crossover(args: &Args) -> Result<()> {
         for &n in &sizes {
             let data = generate(n, dims, 0, args.queries, 11 + n as u64);
             let mut exact = ExactIndex::new(dims);
-            let mut hnsw = HnswIndex::new(dims, HnswParams::default())?;
+            let mut hnsw = HnswIndex::new(
+                dims,
+                HnswParams {
+                    quantization: if args.graph_f32 {
+                        stackherd::index::Quantization::F32
+                    } else {
+                        stackherd::index::Quantization::F16
+                    },
+                    ..HnswParams::default()
+                },
+            )?;
             let vectors: Vec<Vec<f32>> = (0..n)
                 .map(|id| quantize(data.record(id), EmbeddingFormat::F16))
                 .collect();
@@ -646,6 +675,32 @@ fn main() -> Result<()> {
         }
         "formats" => formats(&args)?,
         "profile-insert" => profile_insert(&args)?,
+        // Re-runs `run`'s queries (same seed) against the store it left in
+        // --out, ten times over, for profiling the search path.
+        "query" => {
+            let (n, dims) = (args.n[0], args.dims[0]);
+            let data = generate_without_truth(
+                n,
+                dims,
+                args.inserts.min(n / 2),
+                args.queries,
+                42 + n as u64 + dims as u64,
+            );
+            let store = Store::open(
+                &args.out.join(format!("{n}x{dims}")).join("store"),
+                StoreOptions::default(),
+            )?;
+            let mut samples = Vec::new();
+            for _ in 0..10 {
+                for query in data.queries.chunks_exact(dims) {
+                    let t = Instant::now();
+                    store.search(VERSION, PROJECT, query, 1, 2.0, None)?;
+                    samples.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+            let (p50, p99) = micros(samples);
+            println!("search p50 {p50:.1} µs, p99 {p99:.1} µs");
+        }
         // Times opening an existing store directory (`--out DIR`) three times.
         "open" => {
             for _ in 0..3 {

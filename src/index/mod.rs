@@ -123,13 +123,15 @@ pub struct IndexOptions {
 
 /// Exact scan up to this many vectors per (version, project), HNSW above.
 ///
-/// Measured with `cargo bench --bench store -- crossover` on the 2-core dev
-/// machine (clustered vectors, k=1): at 64 dims the flat scan's p50 passes
-/// HNSW's (ef_search=100) between 2k and 5k vectors, at 384 dims between 1k
-/// and 2k. 2,000 keeps every small project exact (recall 1 by construction)
-/// while the scan stays under ~0.2 ms even at 384 dims. Switching back to the
-/// exact scan happens below half of this (hysteresis), so a project near the
-/// boundary does not rebuild its graph over and over.
+/// Measured with `cargo bench --bench store -- crossover` (clustered
+/// vectors, k=1, search p50 on the shared 2-core dev machine; table in
+/// `benches/README.md`): at 64 dims the scan and HNSW (ef_search=100) cost
+/// the same at ~2,000 vectors (33 vs 36 µs), at 4,000 the scan is 1.7×
+/// slower; at 384 dims they cross at ~1,000 (68 vs 65 µs) and the scan is
+/// 1.8× slower at 2,000 (137 vs 78 µs). 2,000 keeps the exact scan (recall 1
+/// by construction, O(1) insert instead of a ~100 µs graph insert) up to the
+/// 64-dim break-even, at most ~2× HNSW's search cost at 384 dims. Settable
+/// per deployment ([`IndexOptions::exact_max`]).
 pub const DEFAULT_EXACT_MAX: usize = 2_000;
 
 impl Default for IndexOptions {

@@ -332,6 +332,32 @@ impl Store {
         }))
     }
 
+    /// Whether (version, project, hash) has a record whose vector is in the
+    /// project's index under the record's id (for consistency checks; a
+    /// search is approximate above the exact threshold, this is not).
+    pub fn is_indexed(&self, version: &str, project: u64, hash: &str) -> Result<bool, StoreError> {
+        validate_version(version)?;
+        validate_hash("hash", hash)?;
+        let (Some(state), Some(index)) = (
+            self.version_state(version)?,
+            self.existing_index(version, project)?,
+        ) else {
+            return Ok(false);
+        };
+        let guard = index.read().map_err(|_| StoreError::Poisoned)?;
+        let Some(record) = read_record(&state.records, &state.tree_name, project, hash)? else {
+            return Ok(false);
+        };
+        let Some(vectors) = guard.index.as_ref() else {
+            return Ok(false);
+        };
+        let stored = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
+        Ok(
+            guard.hashes.get(&record.id).map(String::as_str) == Some(hash)
+                && vectors.get(record.id).as_deref() == Some(stored.as_slice()),
+        )
+    }
+
     // ---- search --------------------------------------------------------
 
     /// The `k` nearest records of (version, project) within `radius` cosine
