@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 
 const CHILD_DIR: &str = "STACKHERD_DURABILITY_CHILD_DIR";
 const CHILD_SEED: &str = "STACKHERD_DURABILITY_CHILD_SEED";
-const KILLS: usize = 100;
+const KILLS: usize = 60;
 const MAIN: u64 = 1;
 const DOOMED: u64 = 2;
 
