@@ -5,11 +5,16 @@
 //! is embedded or stored. The live system (actors, HTTP, CLI) is the
 //! `stackherd-actors` crate.
 
+pub mod dataset;
 pub mod embed;
+pub mod eval;
 pub mod event;
 pub mod fingerprint;
+pub mod import;
 pub mod index;
+pub mod ingest;
 pub mod scrub;
 pub mod settings;
+pub mod similarity;
 pub mod store;
 pub mod text;

@@ -42,6 +42,34 @@ pub struct Settings {
     /// Model versions by name (`v1`, `v2`, `v2.1`, …).
     pub models: BTreeMap<String, ModelSettings>,
     pub consent: ConsentSettings,
+    pub engine: EngineSettings,
+    pub embedder: EmbedderSettings,
+}
+
+/// How the live system (actors) is sized and paced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    pub shards: usize,
+    pub project_threads: usize,
+    pub project_idle_seconds: u64,
+    pub mailbox_capacity: usize,
+    pub request_timeout_ms: u64,
+    pub ai_requests_per_second: f64,
+    pub ai_burst: u32,
+    pub retention_interval_seconds: u64,
+}
+
+/// The embedder pool of each model version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedderSettings {
+    pub queue_capacity: usize,
+    pub workers: usize,
+    pub token_budget: usize,
+    pub max_batch: usize,
+    pub timeout_ms: u64,
+    pub cache_capacity: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +211,7 @@ impl Settings {
             ));
         }
         self.validate_limits()?;
+        self.validate_engine()?;
         self.validate_models()?;
         if self.consent.region.trim().is_empty() {
             return Err(SettingsError::invalid(
@@ -216,6 +245,51 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::invalid(key, "must be greater than 0"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_engine(&self) -> Result<(), SettingsError> {
+        let (engine, embedder) = (&self.engine, &self.embedder);
+        let positive = [
+            ("engine.shards", engine.shards),
+            ("engine.project_threads", engine.project_threads),
+            ("engine.mailbox_capacity", engine.mailbox_capacity),
+            (
+                "engine.request_timeout_ms",
+                usize_of(engine.request_timeout_ms),
+            ),
+            (
+                "engine.project_idle_seconds",
+                usize_of(engine.project_idle_seconds),
+            ),
+            (
+                "engine.retention_interval_seconds",
+                usize_of(engine.retention_interval_seconds),
+            ),
+            ("embedder.queue_capacity", embedder.queue_capacity),
+            ("embedder.workers", embedder.workers),
+            ("embedder.token_budget", embedder.token_budget),
+            ("embedder.max_batch", embedder.max_batch),
+            ("embedder.timeout_ms", usize_of(embedder.timeout_ms)),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        let rate = engine.ai_requests_per_second;
+        if !rate.is_finite() || rate < 0.0 {
+            return Err(SettingsError::invalid(
+                "engine.ai_requests_per_second",
+                format!("{rate} is not a rate >= 0 (0 means unlimited)"),
+            ));
+        }
+        if rate > 0.0 && engine.ai_burst == 0 {
+            return Err(SettingsError::invalid(
+                "engine.ai_burst",
+                "must be at least 1 when engine.ai_requests_per_second is set",
+            ));
         }
         Ok(())
     }
@@ -289,6 +363,10 @@ impl Settings {
             max_minified_js_frames: self.grouping.text_max_minified_js_frames,
         }
     }
+}
+
+fn usize_of(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 impl ModelSettings {

@@ -42,6 +42,7 @@ mod retention;
 pub mod schema;
 
 pub use consent::Consent;
+pub use fingerprints::{FingerprintEntry, Joined};
 pub use grouping::{IndexInfo, InsertOutcome, Neighbour, NewRecord};
 pub use records::Record;
 pub use schema::EmbeddingFormat;

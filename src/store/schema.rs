@@ -118,7 +118,24 @@ impl RecordValue {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum FingerprintValue {
-    V1 { issue_hash: String },
+    V1 {
+        issue_hash: String,
+    },
+    /// Since schema 1 as well: V1 plus how the fingerprint joined its issue.
+    V2 {
+        issue_hash: String,
+        joined: super::fingerprints::Joined,
+    },
+}
+
+impl FingerprintValue {
+    pub(crate) fn issue_hash(&self) -> &str {
+        match self {
+            FingerprintValue::V1 { issue_hash } | FingerprintValue::V2 { issue_hash, .. } => {
+                issue_hash
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
