@@ -98,12 +98,14 @@ fn hand_made_overall() {
     close(m.bcubed_precision, 5.0 / 6.0, "BCubed precision");
     close(m.bcubed_recall, 17.0 / 24.0, "BCubed recall");
     close(m.bcubed_f1, 170.0 / 222.0, "BCubed F1");
-    // AUC: duplicates e2 .05, e4 .30, e5 .40, e8 .15 against firsts
-    // e1 —, e3 .10, e6 —, e7 .15 (no neighbour scores lowest).
-    //   e2 beats all four: 4. e4 beats e1, e6: 2. e5 beats e1, e6: 2.
-    //   e8 beats e1, e6, ties e7 (.15 = .15, half), loses to e3: 2.5.
-    //   AUC = 10.5 / 16.
-    assert_eq!(m.auc, Some(10.5 / 16.0));
+    // AUC, over the events that reached the similarity search (e6 is a
+    // fingerprint-only event without a neighbour, so it is left out):
+    // duplicates e2 .05, e4 .30, e5 .40, e8 .15 against firsts e1 —,
+    // e3 .10, e7 .15 (a searched event without a neighbour scores lowest).
+    //   e2 beats all three: 3. e4 beats e1: 1. e5 beats e1: 1.
+    //   e8 beats e1, ties e7 (.15 = .15, half), loses to e3: 1.5.
+    //   AUC = 6.5 / 12.
+    assert_eq!(m.auc, Some(6.5 / 12.0));
 }
 
 #[test]
@@ -156,10 +158,10 @@ fn hand_made_by_platform() {
     );
     close(python.bcubed_recall, 1.0, "python BCubed recall");
     close(python.bcubed_f1, 22.0 / 26.0, "python BCubed F1");
-    // Duplicates e2 .05, e8 .15 against firsts e1 —, e3 .10, e6 —:
-    // e2 beats 3, e8 beats 2 → 5/6.
+    // Duplicates e2 .05, e8 .15 against the searched firsts e1 —, e3 .10
+    // (e6 never reached the search): e2 beats 2, e8 beats 1 → 3/4.
     let auc = python.auc.expect("both classes");
-    close(auc, 5.0 / 6.0, "python AUC");
+    close(auc, 3.0 / 4.0, "python AUC");
 }
 
 #[test]
@@ -317,7 +319,7 @@ fn observations_serialize_with_snake_case_methods() {
     assert_eq!(back, observation);
     let metrics_json = serde_json::to_value(metrics(&hand_made())).expect("serializes");
     assert_eq!(metrics_json["events"], 8);
-    assert_eq!(metrics_json["auc"], 10.5 / 16.0);
+    assert_eq!(metrics_json["auc"], 6.5 / 12.0);
 }
 
 // ------------------------------------------------------------------ plot

@@ -359,7 +359,7 @@ fn degraded_grouping_when_the_embedder_is_saturated() {
     for result in &results {
         match &result.method {
             GroupingMethod::FingerprintOnly { reason } => {
-                *reasons.entry(reason.as_str()).or_default() += 1
+                *reasons.entry(reason.as_str()).or_default() += 1;
             }
             other => panic!("a saturated embedder cannot place events by AI: {other:?}"),
         }

@@ -19,6 +19,11 @@ pub(crate) struct Facts {
     /// An earlier event of the project has this event's label.
     pub duplicate: bool,
     pub ai: bool,
+    /// The similarity search ran for this event (it was a fingerprint
+    /// miss on the AI path, or has a recorded neighbour). Only such events
+    /// enter the AUC and the threshold sweep: a fingerprint-cache hit never
+    /// asks the model, so it says nothing about the model's separation.
+    pub searched: bool,
     /// Distance to the nearest neighbour; `None` without one or when NaN.
     pub distance: Option<f32>,
     /// The nearest neighbour's label is this event's label.
@@ -62,6 +67,8 @@ pub(crate) fn sequential_facts(observations: &[Observation]) -> Vec<Facts> {
                 join_correct: !created && first_label == true_issue,
                 duplicate: !first_of_label,
                 ai: observation.method == Method::Ai,
+                searched: matches!(observation.method, Method::Ai | Method::New)
+                    || nearest.is_some(),
                 distance: nearest.map(|n| n.distance).filter(|d| !d.is_nan()),
                 nearest_same_label: nearest.is_some_and(|n| n.label == observation.label),
             }

@@ -145,8 +145,11 @@ pub(crate) fn auc(facts: &[Facts]) -> Option<f64> {
     if facts.iter().all(|f| f.distance.is_none()) {
         return None;
     }
-    let mut scored: Vec<(Option<f32>, bool)> =
-        facts.iter().map(|f| (f.distance, f.duplicate)).collect();
+    let mut scored: Vec<(Option<f32>, bool)> = facts
+        .iter()
+        .filter(|f| f.searched)
+        .map(|f| (f.distance, f.duplicate))
+        .collect();
     // Best score first means: smallest distance first, no neighbour last.
     scored.sort_by(|a, b| by_distance(a.0, b.0));
     let positives = scored.iter().filter(|(_, dup)| *dup).count() as f64;

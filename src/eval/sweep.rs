@@ -13,7 +13,8 @@ pub struct SweepPoint {
     pub merges: usize,
     /// Merges into a neighbour with the event's own label.
     pub correct_merges: usize,
-    /// Events whose label was already seen in their project.
+    /// Events that reached the similarity search although their label was
+    /// already seen in their project (fingerprinting split them).
     pub duplicates: usize,
     /// `correct_merges / merges`, 1 when nothing merges.
     pub precision: f64,
@@ -46,7 +47,9 @@ fn point(facts: &[Facts], threshold: f32) -> SweepPoint {
         .filter(merged)
         .filter(|f| f.nearest_same_label && f.duplicate)
         .count();
-    let duplicates = facts.iter().filter(|f| f.duplicate).count();
+    // Recall is over the events the model was asked about: a fingerprint
+    // hit is not a merge the threshold could have made or missed.
+    let duplicates = facts.iter().filter(|f| f.duplicate && f.searched).count();
     SweepPoint {
         threshold,
         merges,

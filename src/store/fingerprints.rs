@@ -94,6 +94,29 @@ impl Store {
         Ok(())
     }
 
+    /// Caches many fingerprint → issue entries of one project with one
+    /// flush (bulk loads). Durable before `Ok`.
+    pub fn set_fingerprint_entries(
+        &self,
+        project: u64,
+        entries: &[(&str, &str)],
+        joined: &Joined,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (fingerprint, issue_hash) in entries {
+            validate_hash("fingerprint", fingerprint)?;
+            validate_hash("issue hash", issue_hash)?;
+            let value = FingerprintValue::V2 {
+                issue_hash: (*issue_hash).to_owned(),
+                joined: joined.clone(),
+            };
+            batch.insert(project_hash_key(project, fingerprint), encode(&value)?);
+        }
+        self.fingerprints.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The fingerprints of one issue and how each joined it (a scan of the
     /// project's cache: for inspection, not hot paths).
     pub fn issue_members(

@@ -1,8 +1,13 @@
 //! Subcommands and their shared plumbing (settings, reading events).
 
 mod bench;
+mod corpus;
+mod dataset;
+mod eval;
 mod fingerprint;
+mod import;
 mod input;
+mod loadtest;
 mod models;
 mod text;
 mod tree;
@@ -36,6 +41,14 @@ enum Command {
     Models(models::ModelsArgs),
     /// Measure performance (`bench embed`: embedder throughput and latency).
     Bench(bench::BenchArgs),
+    /// Turn a stack trace as it appears in a log into a Sentry event.
+    Import(import::ImportArgs),
+    /// Labeled datasets (`dataset synth`: generate a synthetic one).
+    Dataset(dataset::DatasetArgs),
+    /// Measure grouping quality on a labeled dataset, fingerprint-only vs with AI.
+    Eval(eval::EvalArgs),
+    /// Backfill a store, then send events concurrently and report throughput and latency.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,5 +58,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Text(args) => text::run(&args, &settings),
         Command::Models(args) => models::run(&args, &settings),
         Command::Bench(args) => bench::run(&args, &settings),
+        Command::Import(args) => import::run(&args, &settings),
+        Command::Dataset(args) => dataset::run(&args),
+        Command::Eval(args) => eval::run(&args, &settings),
+        Command::Loadtest(args) => loadtest::run(&args, &settings),
     }
 }

@@ -19,7 +19,7 @@ use stackherd::event::{Event, parse_event};
 use stackherd::fingerprint::Fingerprinter;
 use stackherd::scrub::Scrubber;
 use stackherd::settings::Settings;
-use stackherd::store::{Consent, FingerprintEntry, Store, StoreOptions};
+use stackherd::store::{Consent, FingerprintEntry, Neighbour, Store, StoreOptions};
 use stackherd::text::{TextLimits, render_stacktrace};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -249,6 +249,39 @@ impl Node {
         issue: &str,
     ) -> Result<Vec<FingerprintEntry>, EngineError> {
         Ok(self.engine.store.issue_members(project, issue)?)
+    }
+
+    /// The nearest stored record to `event` in `version`, however far, not
+    /// counting the event's own hash: what the AI path saw when the event
+    /// arrived (for evaluation; the embedding comes from the pool's cache
+    /// when the event was just grouped).
+    pub async fn nearest(
+        &self,
+        project: u64,
+        event: &Event,
+        version: &str,
+    ) -> Result<Option<Neighbour>, EngineError> {
+        let _guard = self.enter()?;
+        self.engine.threshold(version)?;
+        let Ok(text) = render_stacktrace(event, &self.text_limits) else {
+            return Ok(None);
+        };
+        let text = self.scrubber.scrub(&text).into_owned();
+        let primary = self
+            .fingerprinter
+            .fingerprint(event)
+            .primary_hash()
+            .to_owned();
+        let vector = self.engine.embed(version, &text).await?;
+        let version = version.to_owned();
+        let hits = self
+            .engine
+            .shards
+            .run(project, move |store| {
+                Ok(store.search(&version, project, &vector, 1, 2.0, Some(&primary))?)
+            })
+            .await?;
+        Ok(hits.into_iter().next())
     }
 
     /// Runs the retention sweep now (it also runs on its interval).

@@ -338,7 +338,7 @@ pub fn joined(method: &GroupingMethod) -> Joined {
         }
         GroupingMethod::New { model_used } => joined.model = Some(model_used.clone()),
         GroupingMethod::FingerprintOnly { reason } => {
-            joined.reason = Some(reason.as_str().to_owned())
+            joined.reason = Some(reason.as_str().to_owned());
         }
     }
     joined

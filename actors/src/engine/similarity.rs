@@ -148,7 +148,7 @@ impl Engine {
             match &matched {
                 Some(hit) => {
                     self.touch(request.project_id, &model_used, hit.hash.clone(), epoch)
-                        .await?
+                        .await?;
                 }
                 None => {
                     inserted = self
