@@ -183,3 +183,91 @@ fn oversized_input_is_rejected_by_the_configured_limit() {
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("limit of 100 bytes"));
 }
+
+#[test]
+fn import_turns_a_java_log_trace_into_an_event() {
+    let trace = "2024-05-01 12:00:01 ERROR request failed\n\
+        java.lang.IllegalStateException: pool exhausted\n\
+        \tat com.shop.db.Pool.acquire(Pool.java:88)\n\
+        \tat com.shop.orders.OrderService.place(OrderService.java:41)\n\
+        \tat java.base/java.lang.Thread.run(Thread.java:833)\n";
+    let output = run_with_stdin(&["import", "--compact"], trace.as_bytes());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let event: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON event");
+    assert_eq!(event["platform"], "java");
+    let exception = &event["exception"]["values"][0];
+    assert_eq!(exception["type"], "IllegalStateException");
+    let frames = exception["stacktrace"]["frames"]
+        .as_array()
+        .expect("frames");
+    assert_eq!(frames.last().expect("a frame")["function"], "acquire");
+
+    let output = run_with_stdin(&["import", "--format", "go"], trace.as_bytes());
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("go"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// `dataset synth` → `eval --json` on the real default model: both modes
+/// report every documented key.
+#[test]
+fn synth_then_eval_reports_both_modes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dataset = dir.path().join("synth.jsonl");
+    let output = binary()
+        .args([
+            "dataset",
+            "synth",
+            "--projects",
+            "2",
+            "--issues-per-project",
+            "4",
+        ])
+        .args(["--events-per-issue", "3", "--output"])
+        .arg(&dataset)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let model = stackherd::embed::provision::default_test_model_dir().expect("test model");
+    let output = binary()
+        .env(
+            "STACKHERD__MODELS__V1__SOURCE",
+            format!("dir:{}", model.display()),
+        )
+        .args(["eval", "--json", "--plot"])
+        .arg(dir.path().join("pr.svg"))
+        .arg(&dataset)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    for mode in ["fingerprint_only", "with_ai"] {
+        for key in [
+            "events",
+            "issues_true",
+            "issues_predicted",
+            "merge_rate",
+            "merge_precision",
+            "pair_precision",
+            "pair_recall",
+            "bcubed_precision",
+            "bcubed_recall",
+            "bcubed_f1",
+            "auc",
+        ] {
+            assert!(
+                report[mode].get(key).is_some(),
+                "{mode}.{key} missing: {report}"
+            );
+        }
+        assert_eq!(report[mode]["events"], report["with_ai"]["events"]);
+    }
+    assert!(
+        std::fs::read_to_string(dir.path().join("pr.svg"))
+            .expect("plot")
+            .contains("<svg")
+    );
+}
