@@ -82,6 +82,8 @@ struct Report {
     errors: usize,
     first_error: Option<String>,
     cpu_seconds: Option<f64>,
+    /// The load generator's own memory (its events) before the engine started.
+    rss_before_engine_mib: Option<f64>,
     rss_mib: Option<f64>,
     peak_rss_mib: Option<f64>,
 }
@@ -131,7 +133,16 @@ pub fn run(args: &LoadtestArgs, settings: &Settings) -> anyhow::Result<()> {
         args.seed + 1000,
         settings,
     )?;
+    let workload = mix(
+        &backfill_events,
+        &misses,
+        args.events,
+        args.miss_ratio,
+        args.seed,
+    );
+    drop(misses);
     let _temp;
+    let mut rss_before_engine = None;
     let started = Instant::now();
     let sink = if args.target == "inprocess" {
         let dir = match &args.data_dir {
@@ -146,6 +157,7 @@ pub fn run(args: &LoadtestArgs, settings: &Settings) -> anyhow::Result<()> {
         if args.backfill == "synthetic" {
             backfill_store(&settings, &backfill_events)?;
         }
+        rss_before_engine = status_mib("VmRSS");
         let node = Arc::new(Node::start(settings)?);
         let sink = Sink::InProcess(Arc::clone(&node));
         if args.backfill == "model" {
@@ -173,13 +185,8 @@ pub fn run(args: &LoadtestArgs, settings: &Settings) -> anyhow::Result<()> {
         sink
     };
     let backfill_seconds = started.elapsed().as_secs_f64();
-    let workload = mix(
-        &backfill_events,
-        &misses,
-        args.events,
-        args.miss_ratio,
-        args.seed,
-    );
+    let backfilled = backfill_events.len();
+    drop(backfill_events);
     let cpu_before = process_cpu_seconds();
     let begun = Instant::now();
     let outcomes = send_all(&sink, &workload, args.concurrency, args.rate, "load")?;
@@ -187,15 +194,16 @@ pub fn run(args: &LoadtestArgs, settings: &Settings) -> anyhow::Result<()> {
     let cpu = process_cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    let report = summarize(
+    let mut report = summarize(
         args,
         &outcomes,
-        backfill_events.len(),
+        backfilled,
         backfill_seconds,
         seconds,
         cpu,
         matches!(sink, Sink::InProcess(_)),
     );
+    report.rss_before_engine_mib = rss_before_engine;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -476,6 +484,7 @@ fn summarize(
         errors,
         first_error,
         cpu_seconds: cpu.filter(|_| in_process),
+        rss_before_engine_mib: None,
         rss_mib: status_mib("VmRSS").filter(|_| in_process),
         peak_rss_mib: status_mib("VmHWM").filter(|_| in_process),
     }
