@@ -44,6 +44,7 @@ pub struct Settings {
     pub consent: ConsentSettings,
     pub engine: EngineSettings,
     pub embedder: EmbedderSettings,
+    pub cluster: ClusterSettings,
 }
 
 /// How the live system (actors) is sized and paced.
@@ -131,6 +132,178 @@ pub struct ConsentSettings {
     pub baa: bool,
 }
 
+/// Membership of a static cluster (`[cluster]`). No peers means one node
+/// that owns every project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This node's id; must be one of `peers` when there are peers.
+    pub node_id: String,
+    /// Every node of the cluster, this one included. Accepts a list of
+    /// `{id, url}` tables or one string `"n1=http://n1:9091,n2=http://n2:9091"`
+    /// (the form an environment variable can carry).
+    #[serde(deserialize_with = "peers_from_list_or_text")]
+    pub peers: Vec<PeerSettings>,
+    /// Longest a forwarded request waits for the owner before the event is
+    /// answered by fingerprint only (degraded, `owner_unreachable`).
+    pub forward_timeout_ms: u64,
+    /// First retry delay of an undelivered deletion; doubles per failure.
+    pub deletion_retry_initial_ms: u64,
+    /// Longest retry delay of an undelivered deletion.
+    pub deletion_retry_max_ms: u64,
+}
+
+/// One node of the cluster: its id and the base URL other nodes call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSettings {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PeersForm {
+    List(Vec<PeerSettings>),
+    Text(String),
+}
+
+fn peers_from_list_or_text<'de, D>(deserializer: D) -> Result<Vec<PeerSettings>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match PeersForm::deserialize(deserializer)? {
+        PeersForm::List(peers) => Ok(peers),
+        PeersForm::Text(text) => parse_peer_list(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses `"n1=http://n1:9091,n2=http://n2:9091"` (commas or whitespace
+/// between entries; an empty string is no peers).
+pub fn parse_peer_list(text: &str) -> Result<Vec<PeerSettings>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (id, url) = entry.split_once('=').ok_or_else(|| {
+                format!("cluster.peers: `{entry}` is not ID=URL (e.g. n1=http://n1:9091)")
+            })?;
+            Ok(PeerSettings {
+                id: id.trim().to_string(),
+                url: url.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+impl ClusterSettings {
+    /// Whether this node runs alone (no peer list).
+    pub fn is_single_node(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (key, value) in [
+            ("cluster.forward_timeout_ms", self.forward_timeout_ms),
+            (
+                "cluster.deletion_retry_initial_ms",
+                self.deletion_retry_initial_ms,
+            ),
+            ("cluster.deletion_retry_max_ms", self.deletion_retry_max_ms),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.deletion_retry_max_ms < self.deletion_retry_initial_ms {
+            return Err(SettingsError::invalid(
+                "cluster.deletion_retry_max_ms",
+                format!(
+                    "{} is below cluster.deletion_retry_initial_ms ({})",
+                    self.deletion_retry_max_ms, self.deletion_retry_initial_ms
+                ),
+            ));
+        }
+        if !self.node_id.is_empty() {
+            check_node_id("cluster.node_id", &self.node_id)?;
+        }
+        if self.peers.is_empty() {
+            return Ok(());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for peer in &self.peers {
+            check_node_id("cluster.peers", &peer.id)?;
+            if !seen.insert(peer.id.as_str()) {
+                return Err(SettingsError::invalid(
+                    "cluster.peers",
+                    format!("the id `{}` appears more than once", peer.id),
+                ));
+            }
+            check_peer_url(&peer.id, &peer.url)?;
+        }
+        if self.node_id.is_empty() {
+            return Err(SettingsError::invalid(
+                "cluster.node_id",
+                "must be set (one of cluster.peers) when cluster.peers is not empty",
+            ));
+        }
+        if !seen.contains(self.node_id.as_str()) {
+            return Err(SettingsError::invalid(
+                "cluster.node_id",
+                format!(
+                    "`{}` is not one of cluster.peers ({})",
+                    self.node_id,
+                    seen.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Node ids travel in headers and file names: letters, digits, `.`, `_`, `-`.
+fn check_node_id(key: &str, id: &str) -> Result<(), SettingsError> {
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(SettingsError::invalid(
+            key,
+            format!("`{id}` is not a node id (1 to 64 of A-Z a-z 0-9 . _ -)"),
+        ))
+    }
+}
+
+/// A peer's URL is `http://HOST:PORT` (a trailing `/` is allowed, nothing else).
+fn check_peer_url(id: &str, url: &str) -> Result<(), SettingsError> {
+    let fail = |why: &str| {
+        SettingsError::invalid(
+            "cluster.peers",
+            format!("peer `{id}`: `{url}` is not http://HOST:PORT ({why})"),
+        )
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| fail("must start with http://"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| fail("the port is missing"))?;
+    let host_ok = !host.is_empty()
+        && !host.contains(['/', '?', '#', '@', ' '])
+        && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')));
+    if !host_ok {
+        return Err(fail("bad host"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(()),
+        _ => Err(fail("bad port")),
+    }
+}
+
 impl Settings {
     /// Defaults, then `file`, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
@@ -213,6 +386,7 @@ impl Settings {
         self.validate_limits()?;
         self.validate_engine()?;
         self.validate_models()?;
+        self.cluster.validate()?;
         if self.consent.region.trim().is_empty() {
             return Err(SettingsError::invalid(
                 "consent.region",
@@ -541,6 +715,175 @@ mod tests {
         let settings = Settings::defaults().unwrap();
         let error = settings.model("v7").unwrap_err().to_string();
         assert!(error.contains("v7") && error.contains("v1"), "{error}");
+    }
+
+    #[test]
+    fn cluster_defaults_to_a_single_node() {
+        let settings = Settings::defaults().unwrap();
+        assert!(settings.cluster.is_single_node());
+        assert_eq!(settings.cluster.node_id, "");
+        assert!(settings.cluster.forward_timeout_ms > settings.engine.request_timeout_ms);
+        assert!(
+            settings.cluster.deletion_retry_max_ms >= settings.cluster.deletion_retry_initial_ms
+        );
+    }
+
+    fn three_peers() -> Vec<PeerSettings> {
+        ["n1", "n2", "n3"]
+            .iter()
+            .map(|id| PeerSettings {
+                id: (*id).to_string(),
+                url: format!("http://{id}:9091"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cluster_peers_from_the_environment_string_form() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("STACKHERD__CLUSTER__NODE_ID", "n2"),
+                (
+                    "STACKHERD__CLUSTER__PEERS",
+                    "n1=http://n1:9091, n2=http://n2:9091,n3=http://n3:9091",
+                ),
+                ("STACKHERD__CLUSTER__FORWARD_TIMEOUT_MS", "1500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.cluster.node_id, "n2");
+        assert_eq!(settings.cluster.peers, three_peers());
+        assert_eq!(settings.cluster.forward_timeout_ms, 1500);
+        assert!(!settings.cluster.is_single_node());
+    }
+
+    #[test]
+    fn cluster_peers_from_a_file_as_tables_or_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = dir.path().join("tables.toml");
+        std::fs::write(
+            &tables,
+            "[cluster]\nnode_id = \"n1\"\npeers = [\n  { id = \"n1\", url = \"http://n1:9091\" },\n  { id = \"n2\", url = \"http://n2:9091\" },\n  { id = \"n3\", url = \"http://n3:9091/\" },\n]\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&tables), HashMap::new()).unwrap();
+        assert_eq!(settings.cluster.peers.len(), 3);
+        assert_eq!(settings.cluster.peers[2].url, "http://n3:9091/");
+        let text = dir.path().join("text.toml");
+        std::fs::write(
+            &text,
+            "[cluster]\nnode_id = \"n3\"\npeers = \"n1=http://n1:9091,n2=http://n2:9091,n3=http://n3:9091\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&text), HashMap::new()).unwrap();
+        assert_eq!(settings.cluster.peers, three_peers());
+        // The environment replaces the file's list as a whole.
+        let settings = Settings::load_from(
+            Some(&tables),
+            env(&[("STACKHERD__CLUSTER__PEERS", "n1=http://10.0.0.1:9091")]),
+        )
+        .unwrap();
+        assert_eq!(settings.cluster.peers.len(), 1);
+        assert_eq!(settings.cluster.peers[0].url, "http://10.0.0.1:9091");
+    }
+
+    #[test]
+    fn an_empty_peer_string_is_a_single_node() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("STACKHERD__CLUSTER__PEERS", ""),
+                ("STACKHERD__CLUSTER__NODE_ID", "solo"),
+            ]),
+        )
+        .unwrap();
+        assert!(settings.cluster.is_single_node());
+    }
+
+    #[test]
+    fn invalid_cluster_settings_name_their_key() {
+        let peers = "n1=http://n1:9091,n2=http://n2:9091";
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("STACKHERD__CLUSTER__PEERS", peers)], "cluster.node_id"),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", peers),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n9"),
+                ],
+                "cluster.node_id",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n1=http://a:1,n1=http://b:2"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n1=https://a:1"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n1=http://a"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n1=http://a:99999"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n1=http://a:80/path"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__PEERS", "n/1=http://a:80"),
+                    ("STACKHERD__CLUSTER__NODE_ID", "n1"),
+                ],
+                "cluster.peers",
+            ),
+            (
+                &[("STACKHERD__CLUSTER__NODE_ID", "no/slash")],
+                "cluster.node_id",
+            ),
+            (
+                &[("STACKHERD__CLUSTER__FORWARD_TIMEOUT_MS", "0")],
+                "cluster.forward_timeout_ms",
+            ),
+            (
+                &[
+                    ("STACKHERD__CLUSTER__DELETION_RETRY_INITIAL_MS", "5000"),
+                    ("STACKHERD__CLUSTER__DELETION_RETRY_MAX_MS", "1000"),
+                ],
+                "cluster.deletion_retry_max_ms",
+            ),
+        ];
+        for (variables, key) in cases {
+            assert_eq!(
+                error_key(Settings::load_from(None, env(variables))),
+                *key,
+                "{variables:?}"
+            );
+        }
+        // An entry without `=` cannot even be parsed; the message names the key.
+        let malformed = Settings::load_from(None, env(&[("STACKHERD__CLUSTER__PEERS", "n1")]));
+        assert!(
+            matches!(&malformed, Err(SettingsError::Load(m)) if m.contains("cluster.peers")),
+            "{malformed:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cluster;
 pub mod engine;
 
 pub use engine::{
