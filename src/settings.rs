@@ -44,6 +44,15 @@ pub struct Settings {
     pub consent: ConsentSettings,
     pub engine: EngineSettings,
     pub embedder: EmbedderSettings,
+    /// The Sentry-compatible similarity API (`/v0/issues/similar-issues…`).
+    pub similarity: SimilaritySettings,
+    /// Rate limits of the HTTP API.
+    pub rate_limits: RateLimitSettings,
+    /// Projects that Sentry SDKs may send events to, by project id
+    /// (`[projects.42] keys = ["…"]`). Keys created through the admin API
+    /// are kept in the data directory, not here.
+    #[serde(default)]
+    pub projects: BTreeMap<String, ProjectSettings>,
     pub cluster: ClusterSettings,
 }
 
@@ -77,6 +86,109 @@ pub struct EmbedderSettings {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
+    pub shutdown_timeout_seconds: u64,
+    /// Largest Sentry envelope (compressed and decoded), native event batch
+    /// or similarity backfill body, in bytes; every other body is bounded by
+    /// `limits.max_body_bytes`, and so is each event inside these.
+    pub max_bulk_body_bytes: usize,
+    /// `Authorization: Bearer <token>` for the native API (`/api/v1`).
+    /// Empty: the native API answers only clients on a loopback address.
+    pub admin_token: String,
+}
+
+/// The similarity API's request signatures (see SEER_API.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimilaritySettings {
+    /// Shared secrets for `Authorization: Rpcsignature rpc0:<hex>`; a
+    /// signature made with any of them is accepted (rotation). In the
+    /// environment, a comma-separated list.
+    #[serde(deserialize_with = "string_list")]
+    pub signature_secrets: Vec<String>,
+    /// Reject requests without a signature (otherwise, as the reference
+    /// service does, only a present signature is checked).
+    pub signature_strict: bool,
+}
+
+/// Token buckets in front of the HTTP API; a rate of 0 means unlimited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second over every API route (health and metrics excluded).
+    pub requests_per_second: f64,
+    pub burst: u32,
+    /// Requests per second per project (the path's or the body's project id).
+    pub project_requests_per_second: f64,
+    pub project_burst: u32,
+}
+
+/// One project's Sentry SDK settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    /// DSN public keys accepted for this project. In the environment, a
+    /// comma-separated list (`STACKHERD__PROJECTS__42__KEYS=k1,k2`).
+    #[serde(default, deserialize_with = "string_list")]
+    pub keys: Vec<String>,
+}
+
+/// Shortest accepted `server.admin_token`: a guessable token is worse than
+/// none, which at least limits the native API to loopback clients.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+/// Project id reserved for the readiness probe's test embedding; requests
+/// naming it are refused.
+pub const RESERVED_PROJECT_ID: u64 = u64::MAX;
+
+/// A list of strings from a TOML array, or from one comma-separated string
+/// (how environment variables carry lists). Numbers and booleans are taken
+/// as their text, since the environment parser guesses types.
+fn string_list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Visitor;
+
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of strings or a comma-separated string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_string)
+                .collect())
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            Ok(vec![value.to_string()])
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(vec![value.to_string()])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+
+    deserializer.deserialize_any(Visitor)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -386,6 +498,7 @@ impl Settings {
         self.validate_limits()?;
         self.validate_engine()?;
         self.validate_models()?;
+        self.validate_http()?;
         self.cluster.validate()?;
         if self.consent.region.trim().is_empty() {
             return Err(SettingsError::invalid(
@@ -495,6 +608,120 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_http(&self) -> Result<(), SettingsError> {
+        if self.server.max_bulk_body_bytes < self.limits.max_body_bytes {
+            return Err(SettingsError::invalid(
+                "server.max_bulk_body_bytes",
+                format!(
+                    "{} is less than limits.max_body_bytes ({})",
+                    self.server.max_bulk_body_bytes, self.limits.max_body_bytes
+                ),
+            ));
+        }
+        let token = &self.server.admin_token;
+        if !token.is_empty() && token.len() < MIN_ADMIN_TOKEN_BYTES {
+            return Err(SettingsError::invalid(
+                "server.admin_token",
+                format!("must be empty (loopback only) or at least {MIN_ADMIN_TOKEN_BYTES} bytes"),
+            ));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(SettingsError::invalid(
+                "server.admin_token",
+                "must not contain spaces or control characters",
+            ));
+        }
+        let similarity = &self.similarity;
+        crate::similarity::SignatureVerifier::new(
+            &similarity.signature_secrets,
+            similarity.signature_strict,
+        )
+        .map_err(|e| {
+            let key = match e {
+                crate::similarity::SignatureConfigError::StrictWithoutSecrets => {
+                    "similarity.signature_strict"
+                }
+                crate::similarity::SignatureConfigError::EmptySecret { .. } => {
+                    "similarity.signature_secrets"
+                }
+            };
+            SettingsError::invalid(key, e.to_string())
+        })?;
+        let limits = &self.rate_limits;
+        for (rate_key, rate, burst_key, burst) in [
+            (
+                "rate_limits.requests_per_second",
+                limits.requests_per_second,
+                "rate_limits.burst",
+                limits.burst,
+            ),
+            (
+                "rate_limits.project_requests_per_second",
+                limits.project_requests_per_second,
+                "rate_limits.project_burst",
+                limits.project_burst,
+            ),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                return Err(SettingsError::invalid(
+                    rate_key,
+                    format!("{rate} is not a rate >= 0 (0 means unlimited)"),
+                ));
+            }
+            if rate > 0.0 && burst == 0 {
+                return Err(SettingsError::invalid(
+                    burst_key,
+                    format!("must be at least 1 when {rate_key} is set"),
+                ));
+            }
+        }
+        self.validate_projects()
+    }
+
+    fn validate_projects(&self) -> Result<(), SettingsError> {
+        let mut owners: HashMap<&str, u64> = HashMap::new();
+        for (id, project) in &self.projects {
+            let key = format!("projects.{id}");
+            let project_id = match id.parse::<u64>() {
+                Ok(project_id) if project_id != RESERVED_PROJECT_ID => project_id,
+                _ => {
+                    return Err(SettingsError::invalid(
+                        key,
+                        "a project table must be named by its numeric project id",
+                    ));
+                }
+            };
+            for dsn_key in &project.keys {
+                if !is_valid_dsn_key(dsn_key) {
+                    return Err(SettingsError::invalid(
+                        format!("{key}.keys"),
+                        format!(
+                            "a DSN key must be 1..={} characters of A-Z, a-z, 0-9, - and _",
+                            crate::ingest::MAX_KEY_BYTES
+                        ),
+                    ));
+                }
+                if let Some(other) = owners.insert(dsn_key, project_id) {
+                    if other != project_id {
+                        return Err(SettingsError::invalid(
+                            format!("{key}.keys"),
+                            format!("a key is also configured for project {other}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// DSN keys configured for each project (`[projects.<id>]`), by id.
+    pub fn project_keys(&self) -> BTreeMap<u64, Vec<String>> {
+        self.projects
+            .iter()
+            .filter_map(|(id, project)| Some((id.parse().ok()?, project.keys.clone())))
+            .collect()
+    }
+
     /// Configured model version names, sorted.
     pub fn model_versions(&self) -> Vec<String> {
         self.models.keys().cloned().collect()
@@ -537,6 +764,15 @@ impl Settings {
             max_minified_js_frames: self.grouping.text_max_minified_js_frames,
         }
     }
+}
+
+/// What `stackherd::ingest` accepts as a `sentry_key`.
+pub fn is_valid_dsn_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= crate::ingest::MAX_KEY_BYTES
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn usize_of(value: u64) -> usize {
@@ -708,6 +944,102 @@ mod tests {
         assert!(matches!(unknown, Err(SettingsError::Load(message)) if message.contains("listn")));
         let missing = Settings::load_from(Some(Path::new("/no/such/file.toml")), HashMap::new());
         assert!(matches!(missing, Err(SettingsError::Load(_))));
+    }
+
+    #[test]
+    fn http_settings_defaults_lists_and_projects() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.server.workers, 0);
+        assert!(settings.server.admin_token.is_empty());
+        assert!(settings.similarity.signature_secrets.is_empty());
+        assert!(!settings.similarity.signature_strict);
+        assert!(settings.rate_limits.requests_per_second.abs() < f64::EPSILON);
+        assert!(settings.project_keys().is_empty());
+
+        // Lists come from the environment as comma-separated strings.
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "STACKHERD__SIMILARITY__SIGNATURE_SECRETS",
+                    "new-secret, old-secret",
+                ),
+                ("STACKHERD__SIMILARITY__SIGNATURE_STRICT", "true"),
+                ("STACKHERD__PROJECTS__42__KEYS", "abc123,def456"),
+                ("STACKHERD__SERVER__ADMIN_TOKEN", "0123456789abcdef-admin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.similarity.signature_secrets,
+            vec!["new-secret", "old-secret"]
+        );
+        assert!(settings.similarity.signature_strict);
+        assert_eq!(
+            settings.project_keys(),
+            BTreeMap::from([(42, vec!["abc123".to_string(), "def456".to_string()])])
+        );
+
+        // And as TOML arrays from a file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stackherd.toml");
+        std::fs::write(
+            &path,
+            "[similarity]\nsignature_secrets = [\"s1\", \"s2\"]\n[projects.7]\nkeys = [\"k7\"]\n[rate_limits]\nproject_requests_per_second = 5.0\nproject_burst = 10\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&path), HashMap::new()).unwrap();
+        assert_eq!(settings.similarity.signature_secrets, vec!["s1", "s2"]);
+        assert_eq!(settings.project_keys()[&7], vec!["k7"]);
+        assert!((settings.rate_limits.project_requests_per_second - 5.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn invalid_http_settings_name_their_key() {
+        let cases: [(&[(&str, &str)], &str); 8] = [
+            (
+                &[("STACKHERD__SIMILARITY__SIGNATURE_STRICT", "true")],
+                "similarity.signature_strict",
+            ),
+            (
+                &[("STACKHERD__SERVER__ADMIN_TOKEN", "short")],
+                "server.admin_token",
+            ),
+            (
+                &[("STACKHERD__SERVER__MAX_BULK_BODY_BYTES", "10")],
+                "server.max_bulk_body_bytes",
+            ),
+            (
+                &[("STACKHERD__RATE_LIMITS__REQUESTS_PER_SECOND", "-1")],
+                "rate_limits.requests_per_second",
+            ),
+            (
+                &[
+                    ("STACKHERD__RATE_LIMITS__PROJECT_REQUESTS_PER_SECOND", "5"),
+                    ("STACKHERD__RATE_LIMITS__PROJECT_BURST", "0"),
+                ],
+                "rate_limits.project_burst",
+            ),
+            (&[("STACKHERD__PROJECTS__ABC__KEYS", "k1")], "projects.abc"),
+            (
+                &[("STACKHERD__PROJECTS__5__KEYS", "bad key!")],
+                "projects.5.keys",
+            ),
+            (
+                &[
+                    ("STACKHERD__PROJECTS__5__KEYS", "shared"),
+                    ("STACKHERD__PROJECTS__6__KEYS", "shared"),
+                ],
+                "projects.6.keys",
+            ),
+        ];
+        for (pairs, key) in cases {
+            assert_eq!(
+                error_key(Settings::load_from(None, env(pairs))),
+                key,
+                "{pairs:?}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod cluster;
 pub mod engine;
+pub mod http;
 
 pub use engine::{
     DegradedReason, EngineError, EngineStats, GroupResult, GroupingMethod, Node, NodeBuilder,

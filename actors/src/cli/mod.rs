@@ -9,6 +9,7 @@ mod import;
 mod input;
 mod loadtest;
 mod models;
+mod serve;
 mod text;
 mod tree;
 
@@ -41,6 +42,9 @@ enum Command {
     Models(models::ModelsArgs),
     /// Measure performance (`bench embed`: embedder throughput and latency).
     Bench(bench::BenchArgs),
+    /// Run the HTTP service: Sentry's similarity API, Sentry SDK ingestion,
+    /// the native API, /health and /metrics.
+    Serve(serve::ServeArgs),
     /// Turn a stack trace as it appears in a log into a Sentry event.
     Import(import::ImportArgs),
     /// Labeled datasets (`dataset synth`: generate a synthetic one).
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Text(args) => text::run(&args, &settings),
         Command::Models(args) => models::run(&args, &settings),
         Command::Bench(args) => bench::run(&args, &settings),
+        Command::Serve(args) => serve::run(&args, &settings),
         Command::Import(args) => import::run(&args, &settings),
         Command::Dataset(args) => dataset::run(&args),
         Command::Eval(args) => eval::run(&args, &settings),
