@@ -169,13 +169,15 @@ impl Node {
         let grouping = self.fingerprinter.fingerprint(event);
         let hashes = grouping.hashes();
         let primary = grouping.primary_hash().to_owned();
-        let actor = self.route(project).await?;
-        let lookup = actor
-            .send(Lookup {
-                hashes: hashes.clone(),
-            })
-            .timeout(self.engine.timeout)
-            .await??;
+        let lookup = self
+            .ask(
+                project,
+                || Lookup {
+                    hashes: hashes.clone(),
+                },
+                Some(self.engine.timeout),
+            )
+            .await?;
         if let Some(issue) = lookup {
             let method = GroupingMethod::Fingerprint;
             self.engine.counters.grouped(&method);
@@ -199,19 +201,20 @@ impl Node {
             version: version.to_owned(),
             skip_fallback,
         };
-        let answer = actor
-            .send(Resolve { miss })
-            // The flight itself is bounded by the embed and store timeouts;
-            // this only bounds the wait for a full mailbox on top of them.
-            .timeout(self.engine.timeout * 4)
-            .await;
-        answer?
+        // The flight itself is bounded by the embed and store timeouts;
+        // this only bounds the wait for a full mailbox on top of them.
+        self.ask(
+            project,
+            || Resolve { miss: miss.clone() },
+            Some(self.engine.timeout * 4),
+        )
+        .await
     }
 
     /// The project's effective consent (its own, else the operator default).
     pub async fn consent(&self, project: u64) -> Result<Consent, EngineError> {
         let _guard = self.enter()?;
-        self.route(project).await?.send(GetConsent).await?
+        self.ask(project, || GetConsent, None).await
     }
 
     /// Sets the project's consent; withdrawing AI grouping deletes its
@@ -219,14 +222,15 @@ impl Node {
     /// number of records deleted.
     pub async fn set_consent(&self, project: u64, consent: Consent) -> Result<usize, EngineError> {
         let _guard = self.enter()?;
-        self.route(project).await?.send(SetConsent(consent)).await?
+        self.ask(project, || SetConsent(consent.clone()), None)
+            .await
     }
 
     /// Deletes everything about the project. Durable before `Ok`; returns
     /// the number of records deleted.
     pub async fn delete_project(&self, project: u64) -> Result<usize, EngineError> {
         let _guard = self.enter()?;
-        self.route(project).await?.send(DeleteProject).await?
+        self.ask(project, || DeleteProject, None).await
     }
 
     /// Deletes these hashes of the project. Durable before `Ok`.
@@ -236,10 +240,8 @@ impl Node {
         hashes: Vec<String>,
     ) -> Result<usize, EngineError> {
         let _guard = self.enter()?;
-        self.route(project)
-            .await?
-            .send(DeleteHashes(hashes))
-            .await?
+        self.ask(project, || DeleteHashes(hashes.clone()), None)
+            .await
     }
 
     /// The fingerprints grouped into `issue`, and how each joined.
@@ -312,6 +314,39 @@ impl Node {
 
     pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Sends `message()` to the project's actor. An actor that died (a
+    /// panic) before answering is replaced by the router and asked again,
+    /// at most twice: every message here is safe to repeat, since the
+    /// actor re-checks its cache and store before acting.
+    async fn ask<M, R>(
+        &self,
+        project: u64,
+        message: impl Fn() -> M,
+        timeout: Option<Duration>,
+    ) -> Result<R, EngineError>
+    where
+        M: Message<Result = Result<R, EngineError>> + Send + 'static,
+        R: Send + 'static,
+        ProjectActor: Handler<M>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let request = self.route(project).await?.send(message());
+            let answer = match timeout {
+                Some(limit) => request.timeout(limit).await,
+                None => request.await,
+            };
+            match answer {
+                Err(MailboxError::Closed) if attempts < 3 => {
+                    tracing::warn!(project, "project actor gone; asking its replacement");
+                }
+                Err(error) => return Err(error.into()),
+                Ok(result) => return result,
+            }
+        }
     }
 
     pub(crate) async fn route(&self, project: u64) -> Result<Addr<ProjectActor>, EngineError> {
