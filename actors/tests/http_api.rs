@@ -1268,6 +1268,8 @@ async fn metrics_in_prometheus_text_format() {
         "stackherd_embed_latency_seconds_bucket{version=\"v1\",le=\"+Inf\"}",
         "stackherd_embedder_queue_depth{version=\"v1\"}",
         "stackherd_index_dimensions{version=\"v1\"} 384",
+        "# TYPE stackherd_index_vectors gauge",
+        "stackherd_index_vectors{version=\"v1\"} ",
         "stackherd_deleted_hashes_total ",
         "stackherd_http_requests_total{route=\"/v0/issues/similar-issues\",method=\"POST\",status=\"200\"} 1",
         "stackherd_http_requests_total{route=\"/v0/issues/similar-issues\",method=\"POST\",status=\"400\"} 1",

@@ -208,6 +208,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Vectors in the in-memory indexes of each model version, all
+    /// projects together (what `/metrics` reports as index sizes).
+    pub fn index_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let indexes: Vec<(String, SharedIndex)> = {
+            let map = self.indexes.read().map_err(|_| StoreError::Poisoned)?;
+            map.iter()
+                .map(|((version, _), index)| (version.clone(), Arc::clone(index)))
+                .collect()
+        };
+        let mut sizes: HashMap<String, usize> = HashMap::new();
+        for (version, index) in indexes {
+            let vectors = index.read().map_err(|_| StoreError::Poisoned)?.len();
+            *sizes.entry(version).or_default() += vectors;
+        }
+        let mut out: Vec<(String, usize)> = sizes.into_iter().collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// The dimensions a version accepts, if known (stored or configured).
     fn expected_dimensions(&self, version: &str) -> Result<Option<usize>, StoreError> {
         Ok(match self.version_state(version)? {

@@ -420,6 +420,17 @@ fn render_store(out: &mut String, node: &crate::engine::Node) {
             );
         }
     }
+    if let Ok(sizes) = store.index_sizes() {
+        let mut family = Family::new(
+            out,
+            "stackherd_index_vectors",
+            "gauge",
+            "Embeddings in the vector indexes, per model version (all projects).",
+        );
+        for (version, vectors) in &sizes {
+            family.sample("stackherd_index_vectors", &[("version", version)], vectors);
+        }
+    }
     Family::new(
         out,
         "stackherd_store_records_at_open",
