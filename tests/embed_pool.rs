@@ -408,3 +408,57 @@ fn the_real_model_through_the_pool() {
         assert!(cosine > 0.9999, "pool and direct agree: {cosine}");
     }
 }
+
+/// Sleeps 10 ms per text and counts one token per text.
+struct PerTextSleeper;
+
+impl TextEmbedder for PerTextSleeper {
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        std::thread::sleep(Duration::from_millis(10) * u32::try_from(texts.len()).unwrap());
+        Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+    }
+    fn dimensions(&self) -> usize {
+        2
+    }
+    fn count_tokens(&self, _: &str) -> Result<usize, EmbedError> {
+        Ok(1)
+    }
+    fn model_id(&self) -> &str {
+        "per-text-sleeper"
+    }
+}
+
+/// A burst the model cannot embed within the timeout must not form one
+/// window that times out as a whole: after the pool has measured the
+/// model's cost, it gathers only what fits before the deadlines, so part
+/// of the burst is answered.
+#[test]
+fn a_burst_larger_than_the_deadline_allows_is_partly_answered() {
+    let options = PoolOptions {
+        queue_capacity: 1000,
+        token_budget: 100_000,
+        max_batch: 1000,
+        workers: 1,
+        timeout: Duration::from_secs(1),
+        cache_capacity: 0,
+    };
+    let pool = EmbedderPool::start(Arc::new(PerTextSleeper), options).unwrap();
+    pool.embed("warm-up: the pool learns the cost per token")
+        .unwrap();
+    let texts: Vec<String> = (0..300).map(|i| format!("text {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let results = pool.embed_many(&refs);
+    let answered = results.iter().filter(|r| r.is_ok()).count();
+    let timed_out = results
+        .iter()
+        .filter(|r| matches!(r, Err(PoolError::Timeout)))
+        .count();
+    // The first text may be taken alone before the rest is queued; the
+    // next window must still be cut to what fits (about 80 texts here),
+    // not gathered whole (300 texts, 3 s: every one would time out).
+    assert!(
+        answered >= 10,
+        "only {answered} answered, {timed_out} timed out"
+    );
+    assert_eq!(answered + timed_out, 300);
+}
