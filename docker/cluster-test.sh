@@ -30,9 +30,12 @@
 #      A node that does not own the project forwards the request to the
 #      owner; when the owner cannot be reached it answers 200 with
 #      method "fingerprint_only" and reason "owner_unreachable".
-#   A4 GET /api/v1/projects/{id}/issues/{issue} answers 200 with
+#   A4 GET /api/v1/projects/{id}/issues/{issue}/members answers 200 with
 #      {"members": [ … ]} (the fingerprints grouped into the issue),
 #      forwarded to the owner; an unknown issue answers 404 or no members.
+#      The native API needs `Authorization: Bearer <server.admin_token>`
+#      from non-loopback clients: compose.yml sets the token
+#      (STACKHERD_ADMIN_TOKEN), this script sends it.
 #   A5 A request carrying the header `X-Stackherd-Forwarded: <anything>` is
 #      handled by the node that receives it, never forwarded (the
 #      loop-prevention header). This script uses it to look at one node's
@@ -57,6 +60,7 @@ export STACKHERD_IMAGE=${STACKHERD_IMAGE:-stackherd:local}
 PROJECT=${STACKHERD_COMPOSE_PROJECT:-stackherd-ct-$$}
 NETWORK=${PROJECT}_cluster
 READY_TIMEOUT=${STACKHERD_READY_TIMEOUT:-300}
+export STACKHERD_ADMIN_TOKEN=${STACKHERD_ADMIN_TOKEN:-cluster-test-admin-token}
 NODES=(n1 n2 n3)
 SKIP=77
 CHECKS=0
@@ -179,7 +183,8 @@ http() {
     local method=$1 node=$2 path=$3 body=${4:-} base
     shift 4 || shift $#
     base=$(url_of "$node") || { STATUS=000; return 0; }
-    local args=(-sS --max-time 30 -o "$TMP/body" -w '%{http_code}' -X "$method" "$@")
+    local args=(-sS --max-time 30 -o "$TMP/body" -w '%{http_code}' -X "$method"
+        -H "Authorization: Bearer $STACKHERD_ADMIN_TOKEN" "$@")
     if [[ -n $body ]]; then
         args+=(-H 'content-type: application/json' --data-binary "$body")
     fi
@@ -218,7 +223,7 @@ members_on() {
     local node=$1 project=$2 issue=$3 extra=()
     [[ ${4:-} == local ]] && extra=(-H "X-Stackherd-Forwarded: cluster-test")
     local out
-    out=$(http GET "$node" "/api/v1/projects/$project/issues/$issue" "" "${extra[@]}")
+    out=$(http GET "$node" "/api/v1/projects/$project/issues/$issue/members" "" "${extra[@]}")
     case $STATUS in
         200) jq '(.members // []) | length' <<<"$out" ;;
         404) echo 0 ;;

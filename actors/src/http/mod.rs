@@ -6,11 +6,16 @@
 //! | `/api/{project_id}/envelope/`, `/api/{project_id}/store/` (Sentry SDKs) | DSN public key | [`ingest`] |
 //! | `/api/v1/…` (native API) | admin token, or loopback | [`native`] |
 //! | `/health/live`, `/health/ready`, `/metrics` | none | [`seer`], [`metrics`] |
+//! | `/internal/v1/cluster/deletions` (node to node) | none (private network) | [`cluster`] |
+//!
+//! Project-scoped requests for a project another node owns are forwarded
+//! to it, and deletions reach every node ([`cluster`], docs/cluster.md).
 //!
 //! Every rejection is `{"error": "…", "field": "…"}` with a 4xx or 5xx status,
 //! decided in one place ([`ApiError`]); see `docs/http.md` for the reference.
 
 mod auth;
+mod cluster;
 mod error;
 mod ingest;
 mod keys;
@@ -79,6 +84,10 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(
             resource("/v0/issues/similar-issues/grouping-record/delete-by-hash")
                 .route(web::post().to(seer::delete_by_hash)),
+        )
+        .service(
+            resource(crate::cluster::DELETIONS_PATH)
+                .route(web::post().to(cluster::receive_deletion)),
         )
         .service(
             web::scope("/api/v1")

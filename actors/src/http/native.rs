@@ -2,10 +2,12 @@
 //! Every endpoint needs the admin auth of [`check_admin`].
 
 use super::auth::check_admin;
+use super::cluster::{degraded, delete, forward_or_local, owner_unavailable};
 use super::error::{ApiError, event_error};
 use super::keys::{KeyError, KeyInfo};
 use super::limits::read_body;
 use super::state::{AppState, normalize_event_id, parse_project_id};
+use crate::cluster::DeletionKind;
 use crate::engine::GroupResult;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -61,17 +63,38 @@ pub async fn group_event(
     let query = group_query(&request)?;
     let settings = state.settings();
     let body = read_body(payload, request.headers(), settings.limits.max_body_bytes).await?;
+    let on_unreachable = |_: &_| {
+        let event = parse_event(&body, &settings.event_limits())?;
+        let result = degraded(&state, project, &event);
+        let event_id = normalize_event_id(event.event_id.as_deref());
+        Ok(HttpResponse::Ok().json(Grouped { event_id, result }))
+    };
+    if let Some(answer) = forward_or_local(&state, &request, project, &body, on_unreachable).await?
+    {
+        return Ok(answer);
+    }
     let event = parse_event(&body, &settings.event_limits())?;
+    let grouped = group_locally(&state, project, &event, query.model, query.skip_fallback).await?;
+    Ok(HttpResponse::Ok().json(grouped))
+}
+
+/// Groups an event on this node (its owner) and remembers the answer for
+/// `GET …/events/{event_id}`.
+async fn group_locally(
+    state: &AppState,
+    project: u64,
+    event: &stackherd::event::Event,
+    model: Option<String>,
+    skip_fallback: bool,
+) -> Result<Grouped, ApiError> {
     let node = state.node()?;
-    let version = query
-        .model
-        .unwrap_or_else(|| settings.grouping.default_model.clone());
+    let version = model.unwrap_or_else(|| state.settings().grouping.default_model.clone());
     let result = node
-        .group_with(project, &event, &version, query.skip_fallback)
+        .group_with(project, event, &version, skip_fallback)
         .await?;
     let event_id = normalize_event_id(event.event_id.as_deref());
     state.shared().recent.insert(project, &event_id, &result);
-    Ok(HttpResponse::Ok().json(Grouped { event_id, result }))
+    Ok(Grouped { event_id, result })
 }
 
 /// Query of `POST …/text`.
@@ -112,21 +135,28 @@ pub async fn group_text(
         .map_err(|e: stackherd::import::ImportError| ApiError::bad_request(e.to_string()))?;
     let settings = state.settings();
     let body = read_body(payload, request.headers(), settings.limits.max_body_bytes).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| ApiError::bad_request(format!("the trace is not valid UTF-8: {e}")))?;
-    let event = stackherd::import::import_trace(text, format)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let node = state.node()?;
-    let version = query
-        .model
-        .unwrap_or_else(|| settings.grouping.default_model.clone());
-    let result = node.group_with(project, &event, &version, false).await?;
-    let event_id = normalize_event_id(event.event_id.as_deref());
-    state.shared().recent.insert(project, &event_id, &result);
-    Ok(HttpResponse::Ok().json(GroupedTrace {
-        grouped: Grouped { event_id, result },
-        event,
-    }))
+    let import = || -> Result<stackherd::event::Event, ApiError> {
+        let text = std::str::from_utf8(&body)
+            .map_err(|e| ApiError::bad_request(format!("the trace is not valid UTF-8: {e}")))?;
+        stackherd::import::import_trace(text, format)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    };
+    let on_unreachable = |_: &_| {
+        let event = import()?;
+        let result = degraded(&state, project, &event);
+        let event_id = normalize_event_id(event.event_id.as_deref());
+        Ok(HttpResponse::Ok().json(GroupedTrace {
+            grouped: Grouped { event_id, result },
+            event,
+        }))
+    };
+    if let Some(answer) = forward_or_local(&state, &request, project, &body, on_unreachable).await?
+    {
+        return Ok(answer);
+    }
+    let event = import()?;
+    let grouped = group_locally(&state, project, &event, query.model, false).await?;
+    Ok(HttpResponse::Ok().json(GroupedTrace { grouped, event }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,18 +197,13 @@ pub async fn group_batch(
         settings.server.max_bulk_body_bytes,
     )
     .await?;
-    // Two levels for `{"events": [` on top of each event's own limit.
-    let batch: Batch = parse_request(&body, settings.limits.max_depth + 2)?;
-    drop(body);
-    if batch.events.len() > MAX_BATCH_EVENTS {
-        return Err(ApiError::invalid_field(
-            "events",
-            format!(
-                "{} events, more than the limit of {MAX_BATCH_EVENTS}",
-                batch.events.len()
-            ),
-        ));
+    let on_unreachable = |_: &_| degraded_batch(&state, project, &body);
+    if let Some(answer) = forward_or_local(&state, &request, project, &body, on_unreachable).await?
+    {
+        return Ok(answer);
     }
+    let batch = parse_batch(&state, &body)?;
+    drop(body);
     let limits = settings.event_limits();
     let node = state.node()?;
     let version = query
@@ -187,10 +212,7 @@ pub async fn group_batch(
     let mut results = Vec::with_capacity(batch.events.len());
     for (index, value) in batch.events.into_iter().enumerate() {
         let within = format!("events[{index}]");
-        let parsed = check_size_and_depth(&value, &limits, &within).and_then(|()| {
-            event_from_value(value, &limits).map_err(|e| event_error(&e, Some(&within)))
-        });
-        let event = match parsed {
+        let event = match batch_event(value, &limits, &within) {
             Ok(event) => event,
             Err(error) => {
                 results.push(BatchEntry::Failed(error.body()));
@@ -215,6 +237,55 @@ pub async fn group_batch(
             Err(other) => return Err(other.into()),
         }
     }
+    Ok(HttpResponse::Ok().json(BatchResponse { results }))
+}
+
+/// Parses a batch body: `{"events": [...]}` with at most
+/// [`MAX_BATCH_EVENTS`] events.
+fn parse_batch(state: &AppState, body: &[u8]) -> Result<Batch, ApiError> {
+    // Two levels for `{"events": [` on top of each event's own limit.
+    let batch: Batch = parse_request(body, state.settings().limits.max_depth + 2)?;
+    if batch.events.len() > MAX_BATCH_EVENTS {
+        return Err(ApiError::invalid_field(
+            "events",
+            format!(
+                "{} events, more than the limit of {MAX_BATCH_EVENTS}",
+                batch.events.len()
+            ),
+        ));
+    }
+    Ok(batch)
+}
+
+/// One event of a batch, checked as if it had come alone.
+fn batch_event(
+    value: serde_json::Value,
+    limits: &stackherd::event::EventLimits,
+    within: &str,
+) -> Result<stackherd::event::Event, ApiError> {
+    check_size_and_depth(&value, limits, within)?;
+    event_from_value(value, limits).map_err(|e| event_error(&e, Some(within)))
+}
+
+/// A batch whose owner is unreachable: each event grouped by its
+/// fingerprint alone (degraded), bad events answered as usual.
+fn degraded_batch(state: &AppState, project: u64, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    let batch = parse_batch(state, body)?;
+    let limits = state.settings().event_limits();
+    let results = batch
+        .events
+        .into_iter()
+        .enumerate()
+        .map(
+            |(index, value)| match batch_event(value, &limits, &format!("events[{index}]")) {
+                Ok(event) => BatchEntry::Grouped(Grouped {
+                    event_id: normalize_event_id(event.event_id.as_deref()),
+                    result: degraded(state, project, &event),
+                }),
+                Err(error) => BatchEntry::Failed(error.body()),
+            },
+        )
+        .collect();
     Ok(HttpResponse::Ok().json(BatchResponse { results }))
 }
 
@@ -246,6 +317,11 @@ pub async fn recent_event(
 ) -> Result<HttpResponse, ApiError> {
     let (project, event_id) = path.into_inner();
     let project = project_of(&state, &request, &project)?;
+    if let Some(answer) =
+        forward_or_local(&state, &request, project, &[], owner_unavailable).await?
+    {
+        return Ok(answer);
+    }
     let normalized = normalize_event_id(Some(&event_id));
     match state.shared().recent.get(project, &normalized) {
         Some(result) => Ok(HttpResponse::Ok().json(Grouped {
@@ -281,6 +357,11 @@ pub async fn issue_members(
 ) -> Result<HttpResponse, ApiError> {
     let (project, issue) = path.into_inner();
     let project = project_of(&state, &request, &project)?;
+    if let Some(answer) =
+        forward_or_local(&state, &request, project, &[], owner_unavailable).await?
+    {
+        return Ok(answer);
+    }
     let node = state.node()?;
     let lookup = issue.clone();
     // A scan of the project's fingerprint cache: off the async threads.
@@ -313,6 +394,11 @@ pub async fn get_consent(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_of(&state, &request, &path)?;
+    if let Some(answer) =
+        forward_or_local(&state, &request, project, &[], owner_unavailable).await?
+    {
+        return Ok(answer);
+    }
     let consent = state.node()?.consent(project).await?;
     Ok(HttpResponse::Ok().json(consent))
 }
@@ -344,6 +430,11 @@ pub async fn set_consent(
     let project = project_of(&state, &request, &path)?;
     let settings = state.settings();
     let body = read_body(payload, request.headers(), settings.limits.max_body_bytes).await?;
+    if let Some(answer) =
+        forward_or_local(&state, &request, project, &body, owner_unavailable).await?
+    {
+        return Ok(answer);
+    }
     let update: ConsentUpdate = parse_request(&body, settings.limits.max_depth)?;
     if let Some(region) = &update.region {
         let clean = !region.chars().any(char::is_control);
@@ -383,8 +474,8 @@ pub async fn delete_project(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project = project_of(&state, &request, &path)?;
-    let deleted_records = state.node()?.delete_project(project).await?;
-    state.shared().recent.forget_project(project);
+    let node = state.node()?;
+    let deleted_records = delete(&state, &request, &node, DeletionKind::Project(project)).await?;
     tracing::info!(target: "stackherd::http", project, deleted_records, "project deleted");
     Ok(HttpResponse::Ok().json(Deleted {
         success: true,
@@ -408,10 +499,10 @@ pub async fn delete_hashes(
     let project = project_of(&state, &request, &path)?;
     let settings = state.settings();
     let body = read_body(payload, request.headers(), settings.limits.max_body_bytes).await?;
-    let delete: DeleteHashes = parse_request(&body, settings.limits.max_depth)?;
+    let hashes: DeleteHashes = parse_request(&body, settings.limits.max_depth)?;
     let check = DeleteByHashRequest {
         project_id: project,
-        hash_list: delete.hashes,
+        hash_list: hashes.hashes,
     };
     check.validate(&RequestLimits::default()).map_err(|e| {
         let mut error = ApiError::from(e);
@@ -421,10 +512,9 @@ pub async fn delete_hashes(
         }
         error
     })?;
-    let deleted_records = state
-        .node()?
-        .delete_hashes(project, check.hash_list)
-        .await?;
+    let node = state.node()?;
+    let kind = DeletionKind::Hashes(project, check.hash_list);
+    let deleted_records = delete(&state, &request, &node, kind).await?;
     Ok(HttpResponse::Ok().json(Deleted {
         success: true,
         deleted_records,

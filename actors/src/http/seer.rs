@@ -6,9 +6,11 @@
 //! even while the models load.
 
 use super::auth::check_signature;
+use super::cluster::forward_or_local;
 use super::error::ApiError;
 use super::limits::read_body;
 use super::state::{AppState, NodeStatus, check_project_id, parse_project_id};
+use crate::cluster::DeletionKind;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use stackherd::settings::RESERVED_PROJECT_ID;
@@ -44,6 +46,13 @@ pub async fn similar_issues(
     similar.validate(&RequestLimits::default())?;
     check_project_id("project_id", similar.project_id)?;
     state.shared().limiter.check_project(similar.project_id)?;
+    // An unreachable owner: no similar issues (Sentry then groups as usual).
+    let none = |_: &_| Ok(HttpResponse::Ok().json(serde_json::json!({"responses": []})));
+    if let Some(answer) =
+        forward_or_local(&state, &request, similar.project_id, &body, none).await?
+    {
+        return Ok(answer);
+    }
     let node = state.node()?;
     let response = node.similar(similar).await?;
     Ok(HttpResponse::Ok().json(response))
@@ -94,8 +103,8 @@ pub async fn delete_project(
     let project = parse_project_id(&path)?;
     state.shared().limiter.check_project(project)?;
     let node = state.node()?;
-    let deleted = node.delete_project(project).await?;
-    state.shared().recent.forget_project(project);
+    let kind = DeletionKind::Project(project);
+    let deleted = super::cluster::delete(&state, &request, &node, kind).await?;
     tracing::info!(target: "stackherd::http", project, deleted, "project deleted (similarity API)");
     Ok(HttpResponse::Ok().json(SuccessResponse { success: true }))
 }
@@ -113,7 +122,8 @@ pub async fn delete_by_hash(
     let project = check_project_id("project_id", delete.project_id)?;
     state.shared().limiter.check_project(project)?;
     let node = state.node()?;
-    let deleted = node.delete_hashes(project, delete.hash_list).await?;
+    let kind = DeletionKind::Hashes(project, delete.hash_list);
+    let deleted = super::cluster::delete(&state, &request, &node, kind).await?;
     tracing::info!(target: "stackherd::http", project, deleted, "hashes deleted (similarity API)");
     Ok(HttpResponse::Ok().json(SuccessResponse { success: true }))
 }

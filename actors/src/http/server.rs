@@ -7,6 +7,7 @@
 //! engine, saves the index graphs and flushes the store.
 
 use super::state::{AppState, SetupError};
+use crate::cluster::PeerDeletionSink;
 use crate::engine::Node;
 use actix_web::HttpServer;
 use stackherd::settings::Settings;
@@ -32,6 +33,10 @@ pub enum ServeError {
 /// inside an actix (or tokio) runtime, e.g. `actix_web::rt::System::new().block_on(…)`.
 pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let state = AppState::new(settings.clone())?;
+    // Deletions recorded for other nodes (also those left from before a
+    // restart) are delivered in the background until acknowledged.
+    let cluster = std::sync::Arc::clone(state.cluster());
+    let retry_loop = cluster.spawn_retry_loop(PeerDeletionSink::new(cluster.client().clone()));
     let listen = settings.server.listen.clone();
     let factory_state = state.clone();
     let mut server = HttpServer::new(move || super::app(factory_state.clone()))
@@ -40,15 +45,18 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
-    let server = server
-        .bind(&listen)
-        .map_err(|e| ServeError::Bind {
-            listen: listen.clone(),
-            message: e.to_string(),
-        })?
-        .run();
+    let server = match server.bind(&listen) {
+        Ok(server) => server.run(),
+        Err(error) => {
+            retry_loop.stop().await;
+            return Err(ServeError::Bind {
+                listen: listen.clone(),
+                message: error.to_string(),
+            });
+        }
+    };
     let handle = server.handle();
-    tracing::info!(%listen, data_dir = %settings.storage.data_dir.display(), "listening; loading the engine");
+    tracing::info!(%listen, data_dir = %settings.storage.data_dir.display(), node_id = %cluster.ring().local().id, peers = cluster.ring().peers().len(), "listening; loading the engine");
 
     let (loaded, load_result) = tokio::sync::oneshot::channel();
     let node_settings = settings.clone();
@@ -105,6 +113,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     });
 
     let served = server.await;
+    retry_loop.stop().await;
+    drop(cluster);
     let node = state.take_node();
     drop(state);
     if let Some(message) = failure

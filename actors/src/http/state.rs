@@ -5,7 +5,9 @@ use super::error::ApiError;
 use super::keys::{KeyError, KeyStore};
 use super::limits::RateLimiter;
 use super::metrics::HttpMetrics;
+use crate::cluster::{Cluster, ClusterError};
 use crate::engine::{GroupResult, Node};
+use stackherd::fingerprint::Fingerprinter;
 use stackherd::settings::{RESERVED_PROJECT_ID, Settings};
 use stackherd::similarity::{SignatureConfigError, SignatureVerifier};
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +28,8 @@ pub enum SetupError {
     Settings { key: &'static str, message: String },
     #[error("DSN keys: {0}")]
     Keys(#[from] KeyError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 impl From<SignatureConfigError> for SetupError {
@@ -67,6 +71,11 @@ pub(crate) struct Shared {
     pub recent: RecentEvents,
     pub probe: Mutex<Option<(Instant, Result<(), ApiError>)>>,
     pub started: Instant,
+    /// This node's view of the cluster (one node owning every project
+    /// when no peers are configured).
+    pub cluster: Arc<Cluster>,
+    /// Groups events by fingerprint alone when their owner is unreachable.
+    pub fingerprinter: Fingerprinter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -80,7 +89,8 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State for `settings`, with the node still loading. Creates the data
-    /// directory and loads the DSN keys kept there.
+    /// directory, loads the DSN keys kept there and opens the cluster
+    /// (its ring and pending-deletion log).
     pub fn new(settings: Settings) -> Result<AppState, SetupError> {
         settings
             .check_data_dir()
@@ -93,6 +103,7 @@ impl AppState {
             settings.similarity.signature_strict,
         )?;
         let keys = KeyStore::open(&settings.storage.data_dir, &settings.project_keys())?;
+        let cluster = Arc::new(Cluster::open(&settings)?);
         Ok(AppState(Arc::new(Shared {
             limiter: RateLimiter::new(&settings.rate_limits),
             settings,
@@ -103,6 +114,8 @@ impl AppState {
             recent: RecentEvents::new(RECENT_EVENTS),
             probe: Mutex::new(None),
             started: Instant::now(),
+            cluster,
+            fingerprinter: Fingerprinter::default(),
         })))
     }
 
@@ -176,6 +189,10 @@ impl AppState {
 
     pub fn keys(&self) -> &KeyStore {
         &self.0.keys
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.0.cluster
     }
 }
 
