@@ -58,6 +58,9 @@ pub struct LoadtestArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Admin token for the native API of a server (`server.admin_token`).
+    #[arg(long, env = "STACKHERD_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -91,7 +94,11 @@ struct Report {
 /// Where events are sent.
 enum Sink {
     InProcess(Arc<Node>),
-    Http { base: String, agent: ureq::Agent },
+    Http {
+        base: String,
+        agent: ureq::Agent,
+        token: Option<String>,
+    },
 }
 
 impl Sink {
@@ -103,12 +110,14 @@ impl Sink {
     ) -> anyhow::Result<GroupResult> {
         match self {
             Sink::InProcess(node) => Ok(runtime.block_on(node.group(project, event))?),
-            Sink::Http { base, agent } => {
+            Sink::Http { base, agent, token } => {
                 let url = format!("{base}/api/v1/projects/{project}/events");
                 let body = serde_json::to_vec(event)?;
-                let mut response = agent
-                    .post(&url)
-                    .header("content-type", "application/json")
+                let mut request = agent.post(&url).header("content-type", "application/json");
+                if let Some(token) = token {
+                    request = request.header("authorization", &format!("Bearer {token}"));
+                }
+                let mut response = request
                     .send(&body[..])
                     .with_context(|| format!("POST {url}"))?;
                 let text = response.body_mut().read_to_string()?;
@@ -174,6 +183,7 @@ pub fn run(args: &LoadtestArgs, settings: &Settings) -> anyhow::Result<()> {
         let sink = Sink::Http {
             base: args.target.trim_end_matches('/').to_string(),
             agent: ureq::Agent::new_with_defaults(),
+            token: args.token.clone(),
         };
         send_all(
             &sink,
