@@ -53,9 +53,10 @@ impl AdaptiveIndex {
         };
         let mut graph = HnswIndex::new(exact.dimensions(), self.options.hnsw)?;
         graph.reserve_capacity((exact.len() * 2).max(64))?;
-        for (key, vector) in exact.entries() {
-            graph.add(key, vector)?;
-        }
+        let rows: Vec<(Key, Vec<f32>)> = exact.entries().map(|(k, v)| (k, v.to_vec())).collect();
+        graph
+            .handle()
+            .add_parallel(&rows, super::hnsw::build_threads())?;
         self.inner = Inner::Hnsw(graph);
         Ok(())
     }
@@ -128,6 +129,13 @@ impl VectorIndex for AdaptiveIndex {
                 Ok(())
             }
             Inner::Hnsw(index) => index.reserve_capacity(index.len() + additional),
+        }
+    }
+
+    fn graph(&self) -> Option<super::hnsw::GraphHandle> {
+        match &self.inner {
+            Inner::Exact(_) => None,
+            Inner::Hnsw(index) => Some(index.handle()),
         }
     }
 

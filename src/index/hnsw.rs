@@ -6,17 +6,81 @@
 //! `k` are applied. With [`Quantization::F16`] the graph holds f16 values; the
 //! store feeds it vectors that are already f16-exact, so the read-back is
 //! lossless and distances equal the exact backend's.
+//!
+//! usearch adds and searches concurrently, each call on one of a fixed number
+//! of per-thread contexts reserved up front; a call that finds none free fails.
+//! [`Graph`] therefore hands out contexts through a semaphore (callers wait
+//! instead of failing), and takes an exclusive lock only for what usearch
+//! cannot do concurrently: growing capacity, removing, and serializing. A
+//! [`GraphHandle`] lets the store's background indexer add to a graph without
+//! holding the project's lock (see `store::indexer`).
 
 use super::{
     Backend, Hit, HnswParams, IndexError, Key, Quantization, SearchRequest, VectorIndex,
     cosine_distance_unit, inverse_norm, normalized, validate_radius, validate_vector,
 };
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+/// Concurrent usearch calls per graph. Each context costs a visited-set of
+/// `capacity / 8` bytes, so this stays modest; callers beyond it wait.
+const THREAD_CONTEXTS: usize = 16;
 
 pub struct HnswIndex {
     dimensions: usize,
     params: HnswParams,
+    graph: Arc<Graph>,
+}
+
+/// A shared handle on one graph (cheap to clone).
+#[derive(Clone)]
+pub struct GraphHandle(Arc<Graph>);
+
+pub struct Graph {
     index: Index,
+    dimensions: usize,
+    /// Shared: adds and searches. Exclusive: reserve, remove, save.
+    structure: RwLock<()>,
+    contexts: Semaphore,
+}
+
+/// A counting semaphore over usearch's thread contexts.
+struct Semaphore {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+struct Permit<'a>(&'a Semaphore);
+
+impl Semaphore {
+    fn new(permits: usize) -> Self {
+        Semaphore {
+            free: Mutex::new(permits),
+            released: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Result<Permit<'_>, IndexError> {
+        let mut free = self.free.lock().map_err(|_| poisoned())?;
+        while *free == 0 {
+            free = self.released.wait(free).map_err(|_| poisoned())?;
+        }
+        *free -= 1;
+        Ok(Permit(self))
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.0.free.lock() {
+            *free += 1;
+            self.0.released.notify_one();
+        }
+    }
+}
+
+fn poisoned() -> IndexError {
+    IndexError::Backend("graph lock poisoned by a panic".into())
 }
 
 fn backend_error<E: std::fmt::Display>(error: &E) -> IndexError {
@@ -30,8 +94,8 @@ fn scalar_kind(quantization: Quantization) -> ScalarKind {
     }
 }
 
-impl HnswIndex {
-    pub fn new(dimensions: usize, params: HnswParams) -> Result<Self, IndexError> {
+impl Graph {
+    fn new(dimensions: usize, params: HnswParams) -> Result<Self, IndexError> {
         let options = IndexOptions {
             dimensions,
             metric: MetricKind::Cos,
@@ -42,108 +106,58 @@ impl HnswIndex {
             multi: false,
         };
         let index = Index::new(&options).map_err(|e| backend_error(&e))?;
-        Ok(HnswIndex {
-            dimensions,
-            params,
+        Ok(Graph {
             index,
+            dimensions,
+            structure: RwLock::new(()),
+            contexts: Semaphore::new(THREAD_CONTEXTS),
         })
-    }
-
-    /// Makes room for `capacity` vectors in total (one allocation instead of
-    /// repeated doubling when loading a known number of records).
-    pub fn reserve_capacity(&mut self, capacity: usize) -> Result<(), IndexError> {
-        if capacity > self.index.capacity() {
-            self.index
-                .reserve(capacity)
-                .map_err(|e| backend_error(&e))?;
-        }
-        Ok(())
-    }
-
-    pub fn params(&self) -> HnswParams {
-        self.params
-    }
-
-    /// The graph serialized (usearch's own format), for saving to disk.
-    pub fn graph_bytes(&self) -> Result<Vec<u8>, IndexError> {
-        let mut buffer = vec![0u8; self.index.serialized_length()];
-        self.index
-            .save_to_buffer(&mut buffer)
-            .map_err(|e| backend_error(&e))?;
-        Ok(buffer)
-    }
-
-    /// Restores a graph written by [`HnswIndex::graph_bytes`]. The file must
-    /// match `dimensions`, the cosine metric, the quantization and M;
-    /// expansion factors are taken from `params` (they are not structural).
-    pub fn from_bytes(
-        bytes: &[u8],
-        dimensions: usize,
-        params: HnswParams,
-    ) -> Result<Self, IndexError> {
-        let metadata = Index::metadata_from_buffer(bytes).map_err(|e| backend_error(&e))?;
-        if metadata.dimensions != dimensions as u64 {
-            return Err(IndexError::Dimension {
-                expected: dimensions,
-                got: usize::try_from(metadata.dimensions).unwrap_or(usize::MAX),
-            });
-        }
-        let fresh = HnswIndex::new(dimensions, params)?;
-        fresh
-            .index
-            .load_from_buffer(bytes)
-            .map_err(|e| backend_error(&e))?;
-        if fresh.index.metric_kind() != MetricKind::Cos
-            || fresh.index.scalar_kind() != scalar_kind(params.quantization)
-            || fresh.index.connectivity() != params.connectivity
-            || fresh.index.multi()
-        {
-            return Err(IndexError::Parameter(
-                "saved graph was built with other metric, quantization or M".into(),
-            ));
-        }
-        fresh.index.change_expansion_add(params.expansion_add);
-        fresh.index.change_expansion_search(params.expansion_search);
-        Ok(fresh)
-    }
-}
-
-impl VectorIndex for HnswIndex {
-    fn backend(&self) -> Backend {
-        Backend::Hnsw
-    }
-
-    fn dimensions(&self) -> usize {
-        self.dimensions
     }
 
     fn len(&self) -> usize {
         self.index.size()
     }
 
-    fn contains(&self, key: Key) -> bool {
-        self.index.contains(key)
+    /// Grows capacity to at least `capacity` (exclusive: usearch reallocates).
+    fn reserve(&self, capacity: usize) -> Result<(), IndexError> {
+        let _exclusive = self.structure.write().map_err(|_| poisoned())?;
+        if capacity > self.index.capacity() {
+            self.index
+                .reserve_capacity_and_threads(capacity, THREAD_CONTEXTS)
+                .map_err(|e| backend_error(&e))?;
+        }
+        Ok(())
     }
 
-    fn add(&mut self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
+    /// Adds one vector; safe to call from several threads at once.
+    fn add(&self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
         validate_vector(vector, self.dimensions)?;
-        if self.index.contains(key) {
-            return Err(IndexError::DuplicateKey(key));
+        loop {
+            {
+                let _shared = self.structure.read().map_err(|_| poisoned())?;
+                if self.index.contains(key) {
+                    return Err(IndexError::DuplicateKey(key));
+                }
+                // Concurrent adders may race for the last free slots; the
+                // margin keeps each one's slot reserved.
+                if self.index.size() + THREAD_CONTEXTS < self.index.capacity() {
+                    let _context = self.contexts.acquire()?;
+                    return self.index.add(key, vector).map_err(|e| backend_error(&e));
+                }
+            }
+            let target = (self.index.capacity() * 2).max(64 + THREAD_CONTEXTS);
+            self.reserve(target)?;
         }
-        // usearch needs capacity before `add`; grow geometrically.
-        if self.index.size() + 1 > self.index.capacity() {
-            let target = (self.index.capacity() * 2).max(64);
-            self.index.reserve(target).map_err(|e| backend_error(&e))?;
-        }
-        self.index.add(key, vector).map_err(|e| backend_error(&e))
     }
 
-    fn remove(&mut self, key: Key) -> Result<bool, IndexError> {
+    fn remove(&self, key: Key) -> Result<bool, IndexError> {
+        let _exclusive = self.structure.write().map_err(|_| poisoned())?;
         let removed = self.index.remove(key).map_err(|e| backend_error(&e))?;
         Ok(removed > 0)
     }
 
     fn get(&self, key: Key) -> Option<Vec<f32>> {
+        let _shared = self.structure.read().ok()?;
         let mut buffer = vec![0.0f32; self.dimensions];
         match self.index.get(key, &mut buffer) {
             Ok(n) if n > 0 => Some(buffer),
@@ -151,26 +165,35 @@ impl VectorIndex for HnswIndex {
         }
     }
 
-    fn reserve(&mut self, additional: usize) -> Result<(), IndexError> {
-        self.reserve_capacity(self.index.size() + additional)
+    fn bytes(&self) -> Result<Vec<u8>, IndexError> {
+        let _exclusive = self.structure.write().map_err(|_| poisoned())?;
+        let mut buffer = vec![0u8; self.index.serialized_length()];
+        self.index
+            .save_to_buffer(&mut buffer)
+            .map_err(|e| backend_error(&e))?;
+        Ok(buffer)
     }
 
-    fn to_bytes(&self) -> Result<Option<Vec<u8>>, IndexError> {
-        self.graph_bytes().map(Some)
-    }
-
-    fn search(&self, query: &[f32], request: &SearchRequest) -> Result<Vec<Hit>, IndexError> {
+    fn search(
+        &self,
+        query: &[f32],
+        request: &SearchRequest,
+        candidates: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
         validate_vector(query, self.dimensions)?;
         validate_radius(request.radius)?;
+        let _shared = self.structure.read().map_err(|_| poisoned())?;
         if request.k == 0 || self.index.size() == 0 {
             return Ok(Vec::new());
         }
         let wanted = request.k + usize::from(request.exclude.is_some());
-        let count = wanted.max(self.params.candidates);
-        let matches = self
-            .index
-            .search(query, count)
-            .map_err(|e| backend_error(&e))?;
+        let count = wanted.max(candidates);
+        let matches = {
+            let _context = self.contexts.acquire()?;
+            self.index
+                .search(query, count)
+                .map_err(|e| backend_error(&e))?
+        };
         let unit = normalized(query);
         let mut buffer = vec![0.0f32; self.dimensions];
         let mut hits = Vec::with_capacity(matches.keys.len());
@@ -193,6 +216,169 @@ impl VectorIndex for HnswIndex {
         hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
         hits.truncate(request.k);
         Ok(hits)
+    }
+}
+
+impl GraphHandle {
+    /// Adds one vector without any lock of the caller's (concurrent adds
+    /// and searches are fine).
+    pub fn add(&self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
+        self.0.add(key, vector)
+    }
+
+    pub fn remove(&self, key: Key) -> Result<bool, IndexError> {
+        self.0.remove(key)
+    }
+
+    /// Whether both handles name the same graph.
+    pub fn same(&self, other: &GraphHandle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Adds many vectors from `threads` threads (bulk loads and rebuilds);
+    /// keys already in the graph are skipped. Stops at the first error.
+    pub fn add_parallel(&self, rows: &[(Key, Vec<f32>)], threads: usize) -> Result<(), IndexError> {
+        self.0
+            .reserve(self.0.len() + rows.len() + THREAD_CONTEXTS + 64)?;
+        let threads = threads.clamp(1, THREAD_CONTEXTS);
+        let add_part = |part: &[(Key, Vec<f32>)]| {
+            part.iter()
+                .try_for_each(|(key, vector)| match self.add(*key, vector) {
+                    Err(IndexError::DuplicateKey(_)) => Ok(()),
+                    other => other,
+                })
+        };
+        if threads == 1 || rows.len() < 256 {
+            return add_part(rows);
+        }
+        let chunk = rows.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = rows
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || add_part(part)))
+                .collect();
+            workers
+                .into_iter()
+                .try_for_each(|worker| worker.join().unwrap_or_else(|_| Err(poisoned())))
+        })
+    }
+}
+
+/// Threads worth using for a bulk graph build on this machine.
+pub fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+impl HnswIndex {
+    pub fn new(dimensions: usize, params: HnswParams) -> Result<Self, IndexError> {
+        Ok(HnswIndex {
+            dimensions,
+            params,
+            graph: Arc::new(Graph::new(dimensions, params)?),
+        })
+    }
+
+    /// Makes room for `capacity` vectors in total (one allocation instead of
+    /// repeated doubling when loading a known number of records).
+    pub fn reserve_capacity(&mut self, capacity: usize) -> Result<(), IndexError> {
+        self.graph.reserve(capacity + THREAD_CONTEXTS)
+    }
+
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    pub fn handle(&self) -> GraphHandle {
+        GraphHandle(Arc::clone(&self.graph))
+    }
+
+    /// The graph serialized (usearch's own format), for saving to disk.
+    pub fn graph_bytes(&self) -> Result<Vec<u8>, IndexError> {
+        self.graph.bytes()
+    }
+
+    /// Restores a graph written by [`HnswIndex::graph_bytes`]. The file must
+    /// match `dimensions`, the cosine metric, the quantization and M;
+    /// expansion factors are taken from `params` (they are not structural).
+    pub fn from_bytes(
+        bytes: &[u8],
+        dimensions: usize,
+        params: HnswParams,
+    ) -> Result<Self, IndexError> {
+        let metadata = Index::metadata_from_buffer(bytes).map_err(|e| backend_error(&e))?;
+        if metadata.dimensions != dimensions as u64 {
+            return Err(IndexError::Dimension {
+                expected: dimensions,
+                got: usize::try_from(metadata.dimensions).unwrap_or(usize::MAX),
+            });
+        }
+        let fresh = HnswIndex::new(dimensions, params)?;
+        let index = &fresh.graph.index;
+        index
+            .load_from_buffer(bytes)
+            .map_err(|e| backend_error(&e))?;
+        if index.metric_kind() != MetricKind::Cos
+            || index.scalar_kind() != scalar_kind(params.quantization)
+            || index.connectivity() != params.connectivity
+            || index.multi()
+        {
+            return Err(IndexError::Parameter(
+                "saved graph was built with other metric, quantization or M".into(),
+            ));
+        }
+        index.change_expansion_add(params.expansion_add);
+        index.change_expansion_search(params.expansion_search);
+        // Loading sizes the thread contexts for this machine; give the graph ours.
+        index
+            .reserve_capacity_and_threads(index.size() + THREAD_CONTEXTS + 64, THREAD_CONTEXTS)
+            .map_err(|e| backend_error(&e))?;
+        Ok(fresh)
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn backend(&self) -> Backend {
+        Backend::Hnsw
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    fn contains(&self, key: Key) -> bool {
+        self.graph.index.contains(key)
+    }
+
+    fn add(&mut self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
+        self.graph.add(key, vector)
+    }
+
+    fn remove(&mut self, key: Key) -> Result<bool, IndexError> {
+        self.graph.remove(key)
+    }
+
+    fn get(&self, key: Key) -> Option<Vec<f32>> {
+        self.graph.get(key)
+    }
+
+    fn reserve(&mut self, additional: usize) -> Result<(), IndexError> {
+        self.reserve_capacity(self.graph.len() + additional)
+    }
+
+    fn to_bytes(&self) -> Result<Option<Vec<u8>>, IndexError> {
+        self.graph_bytes().map(Some)
+    }
+
+    fn graph(&self) -> Option<GraphHandle> {
+        Some(self.handle())
+    }
+
+    fn search(&self, query: &[f32], request: &SearchRequest) -> Result<Vec<Hit>, IndexError> {
+        self.graph.search(query, request, self.params.candidates)
     }
 }
 

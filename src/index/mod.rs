@@ -204,6 +204,11 @@ pub trait VectorIndex: Send + Sync {
     fn to_bytes(&self) -> Result<Option<Vec<u8>>, IndexError> {
         Ok(None)
     }
+    /// The HNSW graph answering now, for adding to it from another thread
+    /// (the store's background indexer); `None` for the exact scan.
+    fn graph(&self) -> Option<hnsw::GraphHandle> {
+        None
+    }
 }
 
 /// Checks a vector's length and values; bad input is an error, never a panic.

@@ -4,13 +4,14 @@
 //! Write order for every mutation, under the (version, project) write lock:
 //! sled writes, index update, sled flush, then `Ok`. Nothing is acknowledged
 //! before the flush. The sled writes are ordered so that every crash point
-//! keeps the one invariant retention needs — each record has an `expiry`
-//! entry for its (last-seen, id) — while an `expiry` entry without a
-//! matching record is allowed (retention drops it). sled recovers a prefix
+//! keeps the one invariant retention needs — each record's bit is set in
+//! the expiry bitmap of its (last-seen hour, id) — while a bit without a
+//! matching record is allowed (retention clears it). sled recovers a prefix
 //! of its log, so no transaction is needed; measured, sled transactions cost
 //! ~90 µs per insert, more than everything else in a bulk insert together.
 //! The index is derived from sled at the next open.
 
+use super::project_index::ProjectIndex;
 use super::records::{
     Record, decode_embedding, encode_embedding, encode_record, normalize, read_record, to_public,
 };
@@ -20,9 +21,8 @@ use super::schema::{
     project_hash_key, project_prefix, records_tree_name,
 };
 use super::{OpenReport, Store, StoreError};
-use crate::index::{
-    Backend, Key, SearchRequest, VectorIndex, new_index, restore_index, validate_vector,
-};
+use crate::index::hnsw::build_threads;
+use crate::index::{Backend, Key, SearchRequest, new_index, restore_index, validate_vector};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -61,7 +61,11 @@ pub struct NewRecord<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexInfo {
     pub backend: Backend,
+    /// Live vectors, staged ones included.
     pub vectors: usize,
+    /// Acknowledged vectors still waiting for the background indexer to
+    /// reach the graph (searched by exact scan meanwhile).
+    pub staged: usize,
 }
 
 pub(crate) struct VersionState {
@@ -75,36 +79,11 @@ pub(crate) struct VersionState {
 /// One (version, project) index behind its lock.
 pub(crate) type SharedIndex = Arc<RwLock<ProjectIndex>>;
 
-/// An expired entry of the `expiry` tree, as retention hands it over.
-pub(crate) struct ExpiredEntry {
+/// An expiry bitmap of a bucket that started before the retention cutoff,
+/// as retention hands it over.
+pub(crate) struct ExpiredBitmap {
     pub key: Vec<u8>,
-    pub id: Key,
-    pub last_seen: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct ProjectIndex {
-    /// `None` until the first insert (and after the project is deleted).
-    index: Option<Box<dyn VectorIndex>>,
-    /// Index key (record id) → hash.
-    hashes: HashMap<Key, String>,
-    /// Changed since the graph was last saved.
-    dirty: bool,
-}
-
-impl ProjectIndex {
-    pub(crate) fn len(&self) -> usize {
-        self.index.as_ref().map_or(0, |i| i.len())
-    }
-
-    fn remove(&mut self, id: Key) -> Result<(), StoreError> {
-        if let Some(index) = self.index.as_mut() {
-            index.remove(id)?;
-        }
-        self.hashes.remove(&id);
-        self.dirty = true;
-        Ok(())
-    }
+    pub ids: Vec<Key>,
 }
 
 pub(crate) fn validate_version(version: &str) -> Result<(), StoreError> {
@@ -171,6 +150,17 @@ struct Prepared {
     value: EmbeddingValue,
     /// What is indexed: exactly the decoded stored value.
     decoded: Vec<f32>,
+}
+
+/// One row of an insert, with how it is to be done.
+struct Insert<'r, 'a> {
+    project: u64,
+    row: &'r NewRecord<'a>,
+    prepared: Prepared,
+    threshold: Option<f32>,
+    now: u64,
+    /// Room in the project's stage ([`ProjectIndex::add`]).
+    stage_capacity: usize,
 }
 
 /// Magic and layout version of saved graph files.
@@ -347,7 +337,8 @@ impl Store {
         let guard = index.read().map_err(|_| StoreError::Poisoned)?;
         Ok(guard.index.as_ref().map(|i| IndexInfo {
             backend: i.active_backend(),
-            vectors: i.len(),
+            vectors: guard.len(),
+            staged: guard.staged_len(),
         }))
     }
 
@@ -367,13 +358,10 @@ impl Store {
         let Some(record) = read_record(&state.records, &state.tree_name, project, hash)? else {
             return Ok(false);
         };
-        let Some(vectors) = guard.index.as_ref() else {
-            return Ok(false);
-        };
         let stored = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
         Ok(
             guard.hashes.get(&record.id).map(String::as_str) == Some(hash)
-                && vectors.get(record.id).as_deref() == Some(stored.as_slice()),
+                && guard.get(record.id).as_deref() == Some(stored.as_slice()),
         )
     }
 
@@ -411,16 +399,16 @@ impl Store {
             return Ok(Vec::new());
         }
         let guard = index.read().map_err(|_| StoreError::Poisoned)?;
-        let Some(vectors) = guard.index.as_ref() else {
+        if guard.index.is_none() {
             return Ok(Vec::new());
-        };
+        }
         let exclude = match exclude_hash {
             Some(hash) => {
                 read_record(&state.records, &state.tree_name, project, hash)?.map(|r| r.id)
             }
             None => None,
         };
-        let hits = vectors.search(query, &SearchRequest { k, radius, exclude })?;
+        let hits = guard.search(query, &SearchRequest { k, radius, exclude })?;
         hits.into_iter()
             .map(|hit| {
                 let hash = guard.hashes.get(&hit.key).ok_or_else(|| {
@@ -517,53 +505,82 @@ impl Store {
         let state = self.version_for_write(version, dimensions)?;
         let index = self.project_index(version, project)?;
         let mut guard = index.write().map_err(|_| StoreError::Poisoned)?;
+        // A forced bulk insert stages every vector and adds them to the graph
+        // from all cores at the end; otherwise the background indexer does.
+        let bulk = threshold.is_none() && rows.len() > 1;
+        let stage_capacity = if bulk {
+            usize::MAX
+        } else {
+            self.options.graph_staging
+        };
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut wrote = false;
+        let mut staged = false;
         for (row, prepared) in rows.iter().zip(prepared) {
-            let outcome =
-                self.insert_locked(&state, &mut guard, project, row, prepared, threshold, now)?;
+            let insert = Insert {
+                project,
+                row,
+                prepared,
+                threshold,
+                now,
+                stage_capacity,
+            };
+            let (outcome, was_staged) = self.insert_locked(&state, &mut guard, insert)?;
             wrote |= outcome == InsertOutcome::Inserted;
+            staged |= was_staged;
             outcomes.push(outcome);
         }
+        if bulk {
+            guard.unstage_all()?;
+        }
+        drop(guard);
         if wrote {
             self.db.flush()?;
+        }
+        if staged && !bulk {
+            self.indexer.notify(&index);
         }
         Ok(outcomes)
     }
 
-    #[allow(clippy::too_many_arguments)] // internal; every argument is distinct state
+    /// Returns the outcome and whether the vector was staged.
     fn insert_locked(
         &self,
         state: &VersionState,
         guard: &mut ProjectIndex,
-        project: u64,
-        row: &NewRecord<'_>,
-        prepared: Prepared,
-        threshold: Option<f32>,
-        now: u64,
-    ) -> Result<InsertOutcome, StoreError> {
+        insert: Insert<'_, '_>,
+    ) -> Result<(InsertOutcome, bool), StoreError> {
+        let Insert {
+            project,
+            row,
+            prepared,
+            threshold,
+            now,
+            stage_capacity,
+        } = insert;
         let existing = read_record(&state.records, &state.tree_name, project, row.hash)?;
-        if let (Some(threshold), Some(index)) = (threshold, guard.index.as_ref()) {
+        if let Some(threshold) = threshold {
             let request = SearchRequest {
                 k: 1,
                 radius: threshold,
                 exclude: existing.as_ref().map(|r| r.id),
             };
-            if let Some(hit) = index.search(row.embedding, &request)?.into_iter().next() {
+            if let Some(hit) = guard.search(row.embedding, &request)?.into_iter().next() {
                 let hash = guard.hashes.get(&hit.key).cloned().ok_or_else(|| {
                     StoreError::corrupt(
                         &state.tree_name,
                         format!("index key {} has no record", hit.key),
                     )
                 })?;
-                return Ok(InsertOutcome::NeighbourExists(Neighbour {
+                let neighbour = Neighbour {
                     hash,
                     distance: hit.distance,
-                }));
+                };
+                return Ok((InsertOutcome::NeighbourExists(neighbour), false));
             }
         }
         if existing.is_some() {
-            return Ok(InsertOutcome::HashExists);
+            return Ok((InsertOutcome::HashExists, false));
         }
         let record = RecordV1 {
             id: self.db.generate_id()?,
@@ -574,27 +591,28 @@ impl Store {
         };
         let key = project_hash_key(project, row.hash);
         let value = encode_record(&record)?;
-        let expiry = expiry_key(now, &state.name, project, record.id);
-        // Expiry entry first: a crash between the two leaves an entry
-        // without a record, which retention drops; never the reverse.
-        self.expiry.insert(expiry.as_slice(), &[] as &[u8])?;
+        // Expiry bit first: a crash between the two leaves a bit without a
+        // record, which retention clears; never the reverse.
+        self.mark_expiry(&state.name, project, record.id, now)?;
         state.records.insert(key.as_slice(), value.as_slice())?;
-        let added = match guard.index.as_mut() {
-            Some(index) => index.add(record.id, &prepared.decoded),
-            None => new_index(&self.options.index, state.dimensions).and_then(|mut index| {
-                index.add(record.id, &prepared.decoded)?;
-                guard.index = Some(index);
-                Ok(())
-            }),
+        let added = guard.add(
+            record.id,
+            &prepared.decoded,
+            &self.options.index,
+            state.dimensions,
+            stage_capacity,
+        );
+        let staged = match added {
+            Ok(staged) => staged,
+            Err(error) => {
+                // Keep sled and the index in agreement: undo the record.
+                self.remove_record_rows(state, project, row.hash, &record)?;
+                return Err(error.into());
+            }
         };
-        if let Err(error) = added {
-            // Keep sled and the index in agreement: undo the record.
-            self.remove_record_rows(state, project, row.hash, &record)?;
-            return Err(error.into());
-        }
         guard.hashes.insert(record.id, row.hash.to_owned());
         guard.dirty = true;
-        Ok(InsertOutcome::Inserted)
+        Ok((InsertOutcome::Inserted, staged))
     }
 
     /// Removes a record, then its expiry entry (a crash in between leaves
@@ -607,13 +625,7 @@ impl Store {
         record: &RecordV1,
     ) -> Result<(), StoreError> {
         state.records.remove(project_hash_key(project, hash))?;
-        self.expiry.remove(expiry_key(
-            record.last_seen,
-            &state.name,
-            project,
-            record.id,
-        ))?;
-        Ok(())
+        self.unmark_expiry(&state.name, project, record.id, record.last_seen)
     }
 
     // ---- reads and touch -----------------------------------------------
@@ -657,17 +669,20 @@ impl Store {
         if now <= record.last_seen {
             return Ok(true);
         }
-        let old_expiry = expiry_key(record.last_seen, &state.name, project, record.id);
-        let new_expiry = expiry_key(now, &state.name, project, record.id);
+        let old_last_seen = record.last_seen;
+        let moves = expiry_key(old_last_seen, &state.name, project, record.id)
+            != expiry_key(now, &state.name, project, record.id);
         record.last_seen = now;
         // New entry, record, then old entry: at every crash point the record
         // has an expiry entry matching its last-seen time (extra, stale
         // entries are dropped by retention).
-        self.expiry.insert(new_expiry, &[] as &[u8])?;
+        self.mark_expiry(&state.name, project, record.id, now)?;
         state
             .records
             .insert(project_hash_key(project, hash), encode_record(&record)?)?;
-        self.expiry.remove(old_expiry)?;
+        if moves {
+            self.unmark_expiry(&state.name, project, record.id, old_last_seen)?;
+        }
         self.db.flush()?;
         Ok(true)
     }
@@ -740,7 +755,7 @@ impl Store {
         let mut removed = 0;
         loop {
             let mut records = sled::Batch::default();
-            let mut expiry = sled::Batch::default();
+            let mut expiry: HashMap<Vec<u8>, Vec<Key>> = HashMap::new();
             let mut count = 0;
             for entry in state
                 .records
@@ -750,61 +765,72 @@ impl Store {
                 let (key, value) = entry?;
                 let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
                 records.remove(key);
-                expiry.remove(expiry_key(
-                    record.last_seen,
-                    &state.name,
-                    project,
-                    record.id,
-                ));
+                expiry
+                    .entry(expiry_key(
+                        record.last_seen,
+                        &state.name,
+                        project,
+                        record.id,
+                    ))
+                    .or_default()
+                    .push(record.id);
                 count += 1;
             }
             if count == 0 {
                 return Ok(removed);
             }
             state.records.apply_batch(records)?;
-            self.expiry.apply_batch(expiry)?;
+            for (key, ids) in expiry {
+                self.unmark_expiry_ids(&key, &ids)?;
+            }
             removed += count;
         }
     }
 
-    /// Removes expired records of one (version, project) from sled and the
-    /// index together; used by retention. Entries whose record was touched
-    /// or deleted since are only dropped from the expiry tree.
+    /// Removes the expired records named by these bitmaps from sled and
+    /// the index together (used by retention): those last seen before
+    /// `cutoff`. Bits of records touched into a later hour or deleted since
+    /// are cleared; records of the bucket seen at or after `cutoff` stay.
     pub(crate) fn expire_entries(
         &self,
         version: &str,
         project: u64,
-        entries: &[ExpiredEntry],
+        bitmaps: &[ExpiredBitmap],
+        cutoff: u64,
     ) -> Result<usize, StoreError> {
         let Some(state) = self.version_state(version)? else {
-            for entry in entries {
-                self.expiry.remove(entry.key.as_slice())?;
+            for bitmap in bitmaps {
+                self.expiry.remove(bitmap.key.as_slice())?;
             }
             return Ok(0);
         };
         let index = self.project_index(version, project)?;
         let mut guard = index.write().map_err(|_| StoreError::Poisoned)?;
         let mut removed = 0;
-        for entry in entries {
-            // The index knows every live record's id; an id it lacks was
-            // deleted and its expiry entry merely left behind.
-            let record = match guard.hashes.get(&entry.id) {
-                Some(hash) => read_record(&state.records, &state.tree_name, project, hash)?
-                    .map(|record| (hash.clone(), record)),
-                None => None,
-            };
-            match record {
-                Some((hash, record))
-                    if record.id == entry.id && record.last_seen == entry.last_seen =>
-                {
-                    self.remove_record_rows(&state, project, &hash, &record)?;
-                    guard.remove(record.id)?;
+        for bitmap in bitmaps {
+            let mut clear = Vec::new();
+            for &id in &bitmap.ids {
+                // The index knows every live record's id; an id it lacks was
+                // deleted and its bit merely left behind.
+                let record = match guard.hashes.get(&id) {
+                    Some(hash) => read_record(&state.records, &state.tree_name, project, hash)?
+                        .map(|record| (hash.clone(), record)),
+                    None => None,
+                };
+                let Some((hash, record)) = record.filter(|(_, r)| r.id == id) else {
+                    clear.push(id);
+                    continue;
+                };
+                if expiry_key(record.last_seen, &state.name, project, id) != bitmap.key {
+                    clear.push(id);
+                } else if record.last_seen < cutoff {
+                    state.records.remove(project_hash_key(project, &hash))?;
+                    guard.remove(id)?;
+                    clear.push(id);
                     removed += 1;
                 }
-                _ => {
-                    self.expiry.remove(entry.key.as_slice())?;
-                }
             }
+            self.unmark_expiry_ids(&bitmap.key, &clear)?;
         }
         Ok(removed)
     }
@@ -828,6 +854,8 @@ impl Store {
             if !guard.dirty {
                 continue;
             }
+            // A saved graph must hold every live vector.
+            guard.unstage_all()?;
             let path = self.index_path(&version, project);
             let bytes = match guard.index.as_ref() {
                 Some(index) => index.to_bytes()?,
@@ -943,22 +971,31 @@ impl Store {
         state: &VersionState,
         rows: &mut dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>,
     ) -> Result<ProjectIndex, StoreError> {
-        let mut index = new_index(&self.options.index, state.dimensions)?;
         let mut hashes = HashMap::new();
+        let mut vectors = Vec::new();
         for row in rows {
             let (key, value) = row?;
             let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
             let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
-            index.add(record.id, &vector)?;
+            vectors.push((record.id, vector));
             hashes.insert(record.id, hash);
         }
-        Ok(ProjectIndex {
-            // A rebuilt graph is worth saving; an exact scan is not.
-            dirty: index.active_backend() == Backend::Hnsw,
-            index: Some(index),
-            hashes,
-        })
+        let mut index = new_index(&self.options.index, state.dimensions)?;
+        // Sized first, so the adaptive backend goes straight to a graph when
+        // the project is large; a graph is then built from all cores.
+        index.reserve(vectors.len())?;
+        match index.graph() {
+            Some(graph) => graph.add_parallel(&vectors, build_threads())?,
+            None => {
+                for (id, vector) in &vectors {
+                    index.add(*id, vector)?;
+                }
+            }
+        }
+        // A rebuilt graph is worth saving; an exact scan is not.
+        let dirty = index.active_backend() == Backend::Hnsw;
+        Ok(ProjectIndex::new(index, hashes, dirty))
     }
 
     /// Loads a saved graph and reconciles it with the project's records.
@@ -1029,11 +1066,7 @@ impl Store {
         {
             return Ok(None);
         }
-        Ok(Some(ProjectIndex {
-            index: Some(index),
-            hashes,
-            dirty: changed,
-        }))
+        Ok(Some(ProjectIndex::new(index, hashes, changed)))
     }
 
     /// Deletes saved graphs of (version, project)s that have no records.

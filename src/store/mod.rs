@@ -35,8 +35,11 @@
 //! Times are unix seconds supplied by the caller.
 
 mod consent;
+mod expiry;
 mod fingerprints;
 mod grouping;
+mod indexer;
+mod project_index;
 pub mod records;
 mod retention;
 pub mod schema;
@@ -145,6 +148,11 @@ pub struct StoreOptions {
     /// store -- run … --no-compress` for the other side). Fixed when the
     /// database is created: sled refuses to reopen with the other setting.
     pub compress: bool,
+    /// Most vectors per (version, project) acknowledged before they are in
+    /// the project's HNSW graph (searched by exact scan meanwhile; see
+    /// `store/project_index.rs`). 0 adds every vector to the graph before
+    /// the insert returns.
+    pub graph_staging: usize,
 }
 
 impl Default for StoreOptions {
@@ -156,6 +164,7 @@ impl Default for StoreOptions {
             dimensions: BTreeMap::new(),
             cache_capacity_bytes: 256 * 1024 * 1024,
             compress: true,
+            graph_staging: 1024,
         }
     }
 }
@@ -250,6 +259,8 @@ pub struct Store {
     /// store is open (a deleted project's entry is emptied instead), so every
     /// writer of a (version, project) serializes on the same lock.
     indexes: RwLock<HashMap<(String, u64), SharedIndex>>,
+    /// Moves staged vectors into graphs in the background.
+    indexer: indexer::Indexer,
     open_report: OpenReport,
 }
 
@@ -284,6 +295,7 @@ impl Store {
             options,
             versions: RwLock::new(HashMap::new()),
             indexes: RwLock::new(HashMap::new()),
+            indexer: indexer::Indexer::start().map_err(|e| StoreError::io(dir, e))?,
             open_report: OpenReport::default(),
         };
         store.open_report = store.load()?;
@@ -313,6 +325,7 @@ impl Store {
     /// Saves indexes and flushes; the next open loads the saved graphs
     /// instead of rebuilding them.
     pub fn close(self) -> Result<(), StoreError> {
+        self.indexer.stop();
         self.save_indexes()?;
         self.flush()
     }
@@ -357,7 +370,7 @@ impl Store {
             }
             if let Some(index) = self.existing_index(&state.name, project)? {
                 let guard = index.read().map_err(|_| StoreError::Poisoned)?;
-                scan.indexed_vectors += guard.len();
+                scan.indexed_vectors += guard.held_vectors();
             }
             let file = self.index_path(&state.name, project);
             if file.exists() {
@@ -365,9 +378,12 @@ impl Store {
             }
         }
         for entry in self.expiry.iter() {
-            let (key, _) = entry?;
+            let (key, bitmap) = entry?;
             if schema::split_expiry_key(&key)?.project == project {
-                scan.expiry_entries += 1;
+                scan.expiry_entries += bitmap
+                    .iter()
+                    .map(|b| b.count_ones() as usize)
+                    .sum::<usize>();
             }
         }
         Ok(scan)

@@ -7,7 +7,7 @@
 //! | `meta` | `b"schema_version"` | `u32` little-endian ([`SCHEMA_VERSION`]) |
 //! | `versions` | model version name (UTF-8) | [`VersionValue`] |
 //! | `records/<version>` | project `u64` BE ‖ hash key | [`RecordValue`] |
-//! | `expiry` | last-seen `u64` BE ‖ version length `u8` ‖ version ‖ project `u64` BE ‖ record id `u64` BE | empty |
+//! | `expiry_buckets` | last-seen hour `u64` BE ‖ version length `u8` ‖ version ‖ project `u64` BE ‖ record id / 1024 `u64` BE | 128-byte bitmap: bit `id % 1024` set for each record of that (version, project) last seen in that hour |
 //! | `fingerprints` | project `u64` BE ‖ fingerprint hash key | [`FingerprintValue`] |
 //! | `consent` | project `u64` BE | [`ConsentValue`] |
 //!
@@ -15,7 +15,9 @@
 //! (Sentry's hashes; half the bytes of the text), and `0x01` ‖ UTF-8 for
 //! anything else, so every hash round-trips exactly. Big-endian integers keep
 //! one project's keys contiguous (prefix scans for deletion) and the expiry
-//! tree ordered by time (retention reads only the expired prefix).
+//! tree ordered by time (retention reads only the expired prefix). Schema 1
+//! had one `expiry` entry per record (~65 bytes on disk each, a fifth of a
+//! 64-dimension record); schema 2's bitmaps cost ~1/8 byte per record.
 //!
 //! # Values and versioning
 //!
@@ -30,11 +32,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Layout version of the whole database. Bump with a step in [`migrate`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) const META_TREE: &str = "meta";
 pub(crate) const VERSIONS_TREE: &str = "versions";
-pub(crate) const EXPIRY_TREE: &str = "expiry";
+pub(crate) const EXPIRY_TREE: &str = "expiry_buckets";
+/// Schema 1's per-record expiry tree (migrated away).
+const EXPIRY_TREE_V1: &str = "expiry";
 pub(crate) const FINGERPRINTS_TREE: &str = "fingerprints";
 pub(crate) const CONSENT_TREE: &str = "consent";
 const RECORDS_TREE_PREFIX: &str = "records/";
@@ -231,46 +235,131 @@ pub(crate) fn split_project_hash_key(tree: &str, key: &[u8]) -> Result<(u64, Str
     Ok((read_u64(tree, project)?, decode_hash(tree, hash)?))
 }
 
-/// One entry of the `expiry` tree. It names the record by id, not hash (8
-/// bytes instead of 17+); the id → hash map of the project's index resolves it.
+/// Seconds of last-seen time per expiry bucket.
+pub(crate) const EXPIRY_BUCKET_SECONDS: u64 = 3_600;
+/// Record ids per expiry bitmap (one bit each).
+pub(crate) const EXPIRY_IDS_PER_BITMAP: u64 = 1_024;
+/// Bytes of one expiry bitmap.
+pub(crate) const EXPIRY_BITMAP_BYTES: usize = (EXPIRY_IDS_PER_BITMAP / 8) as usize;
+
+/// The key of one expiry bitmap: the records of (version, project) whose ids
+/// fall in `chunk` and whose last-seen time falls in `bucket`. Record ids are
+/// allocated in increasing order, so a project's records inserted in the
+/// same hour share bitmaps: ~1/8 byte per record in bulk, instead of a key
+/// per record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ExpiryEntry {
-    pub last_seen: u64,
+pub(crate) struct ExpiryBucket {
+    pub bucket: u64,
     pub version: String,
     pub project: u64,
-    pub id: u64,
+    pub chunk: u64,
 }
 
+impl ExpiryBucket {
+    /// The record ids whose bits are set in `bitmap`.
+    pub(crate) fn ids(&self, bitmap: &[u8]) -> Vec<u64> {
+        let base = self.chunk.saturating_mul(EXPIRY_IDS_PER_BITMAP);
+        let mut ids = Vec::new();
+        for (byte_at, byte) in bitmap.iter().enumerate() {
+            for bit in 0..8u64 {
+                if byte & (1 << bit) != 0 {
+                    ids.push(base + byte_at as u64 * 8 + bit);
+                }
+            }
+        }
+        ids
+    }
+}
+
+/// The bitmap key holding record `id`'s bit, and the bit (byte, mask).
 pub(crate) fn expiry_key(last_seen: u64, version: &str, project: u64, id: u64) -> Vec<u8> {
+    encode_expiry_key(
+        last_seen / EXPIRY_BUCKET_SECONDS,
+        version,
+        project,
+        id / EXPIRY_IDS_PER_BITMAP,
+    )
+}
+
+pub(crate) fn expiry_bit(id: u64) -> (usize, u8) {
+    let offset = id % EXPIRY_IDS_PER_BITMAP;
+    ((offset / 8) as usize, 1 << (offset % 8))
+}
+
+/// The end (exclusive) of the keys of buckets that start before `second`.
+pub(crate) fn expiry_bucket_bound(second: u64) -> [u8; 8] {
+    second.div_ceil(EXPIRY_BUCKET_SECONDS).to_be_bytes()
+}
+
+fn encode_expiry_key(first: u64, version: &str, project: u64, last: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + 1 + version.len() + 8 + 8);
-    key.extend_from_slice(&last_seen.to_be_bytes());
+    key.extend_from_slice(&first.to_be_bytes());
     // Version names are at most MAX_VERSION_BYTES (< 256), checked on input.
     key.push(u8::try_from(version.len()).unwrap_or(u8::MAX));
     key.extend_from_slice(version.as_bytes());
     key.extend_from_slice(&project_prefix(project));
-    key.extend_from_slice(&id.to_be_bytes());
+    key.extend_from_slice(&last.to_be_bytes());
     key
 }
 
-pub(crate) fn split_expiry_key(key: &[u8]) -> Result<ExpiryEntry, StoreError> {
-    let short = || StoreError::corrupt(EXPIRY_TREE, "key too short");
-    let last_seen = read_u64(EXPIRY_TREE, key.get(..8).ok_or_else(short)?)?;
+/// Splits `u64 ‖ version length ‖ version ‖ project ‖ u64` (the layout of
+/// both expiry trees).
+fn split_expiry_layout(tree: &str, key: &[u8]) -> Result<(u64, String, u64, u64), StoreError> {
+    let short = || StoreError::corrupt(tree, "key too short");
+    let first = read_u64(tree, key.get(..8).ok_or_else(short)?)?;
     let version_len = usize::from(*key.get(8).ok_or_else(short)?);
     let version = key.get(9..9 + version_len).ok_or_else(short)?;
     let version = std::str::from_utf8(version)
-        .map_err(|_| StoreError::corrupt(EXPIRY_TREE, "version is not UTF-8"))?
+        .map_err(|_| StoreError::corrupt(tree, "version is not UTF-8"))?
         .to_owned();
     let rest = key.get(9 + version_len..).ok_or_else(short)?;
     if rest.len() != 16 {
-        return Err(StoreError::corrupt(EXPIRY_TREE, "malformed key"));
+        return Err(StoreError::corrupt(tree, "malformed key"));
     }
-    let (project, id) = rest.split_at(8);
-    Ok(ExpiryEntry {
-        last_seen,
+    let (project, last) = rest.split_at(8);
+    Ok((
+        first,
         version,
-        project: read_u64(EXPIRY_TREE, project)?,
-        id: read_u64(EXPIRY_TREE, id)?,
+        read_u64(tree, project)?,
+        read_u64(tree, last)?,
+    ))
+}
+
+pub(crate) fn split_expiry_key(key: &[u8]) -> Result<ExpiryBucket, StoreError> {
+    let (bucket, version, project, chunk) = split_expiry_layout(EXPIRY_TREE, key)?;
+    Ok(ExpiryBucket {
+        bucket,
+        version,
+        project,
+        chunk,
     })
+}
+
+/// Schema 1 → 2: the per-record `expiry` tree (key = last-seen ‖ version ‖
+/// project ‖ id, one entry per record) becomes bitmaps in `expiry_buckets`.
+/// Idempotent: the new tree is rebuilt from scratch, and the old one is
+/// dropped only after the new one is flushed.
+fn migrate_expiry_to_buckets(db: &sled::Db) -> Result<(), StoreError> {
+    let old = db.open_tree(EXPIRY_TREE_V1)?;
+    let new = db.open_tree(EXPIRY_TREE)?;
+    new.clear()?;
+    let mut bitmaps: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+    for entry in old.iter() {
+        let (key, _) = entry?;
+        let (last_seen, version, project, id) = split_expiry_layout(EXPIRY_TREE_V1, &key)?;
+        let (byte, mask) = expiry_bit(id);
+        let bitmap = bitmaps
+            .entry(expiry_key(last_seen, &version, project, id))
+            .or_insert_with(|| vec![0; EXPIRY_BITMAP_BYTES]);
+        bitmap[byte] |= mask;
+    }
+    for (key, bitmap) in bitmaps {
+        new.insert(key, bitmap)?;
+    }
+    db.flush()?;
+    drop(old);
+    db.drop_tree(EXPIRY_TREE_V1)?;
+    Ok(())
 }
 
 /// Reads the schema version, runs migrations up to [`SCHEMA_VERSION`], and
@@ -300,7 +389,10 @@ pub(crate) fn migrate(db: &sled::Db) -> Result<(), StoreError> {
     };
     while version < SCHEMA_VERSION {
         // Each step rewrites what changed between `version` and `version + 1`
-        // and must be idempotent (a crash mid-step reruns it). None yet.
+        // and must be idempotent (a crash mid-step reruns it).
+        if version == 1 {
+            migrate_expiry_to_buckets(db)?;
+        }
         version += 1;
     }
     if found != Some(SCHEMA_VERSION) {
@@ -336,18 +428,30 @@ mod tests {
     #[test]
     fn expiry_keys_sort_by_time_and_round_trip() -> Result<(), StoreError> {
         let early = expiry_key(100, "v2", 7, 9);
-        let late = expiry_key(200, "v1", 1, 3);
+        let late = expiry_key(2 * EXPIRY_BUCKET_SECONDS, "v1", 1, 3);
         assert!(early < late);
+        assert!(late.as_slice() >= expiry_bucket_bound(2 * EXPIRY_BUCKET_SECONDS).as_slice());
+        assert!(early.as_slice() < expiry_bucket_bound(EXPIRY_BUCKET_SECONDS).as_slice());
         let entry = split_expiry_key(&early)?;
         assert_eq!(
             entry,
-            ExpiryEntry {
-                last_seen: 100,
+            ExpiryBucket {
+                bucket: 0,
                 version: "v2".into(),
                 project: 7,
-                id: 9
+                chunk: 0
             }
         );
+        // Ids 9 and 1024 + 9 share a bit position but not a bitmap.
+        assert_ne!(expiry_key(100, "v2", 7, 1033), early);
+        assert_eq!(expiry_bit(9), expiry_bit(1033));
+        let mut bitmap = vec![0u8; EXPIRY_BITMAP_BYTES];
+        for id in [1024u64, 1033, 2047] {
+            let (byte, mask) = expiry_bit(id);
+            bitmap[byte] |= mask;
+        }
+        let bucket = split_expiry_key(&expiry_key(100, "v2", 7, 1033))?;
+        assert_eq!(bucket.ids(&bitmap), vec![1024, 1033, 2047]);
         assert!(split_expiry_key(&early[..10]).is_err());
         Ok(())
     }

@@ -480,3 +480,162 @@ fn schema_version_is_written_and_a_newer_one_refused() {
         Err(StoreError::SchemaTooNew { .. })
     ));
 }
+
+/// Polls until the background indexer has moved every staged vector.
+fn wait_until_indexed(store: &Store, project: u64) {
+    for _ in 0..2_000 {
+        if store.index_info(V1, project).unwrap().unwrap().staged == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the indexer left vectors staged for 10 s");
+}
+
+#[test]
+fn staged_vectors_are_searched_deleted_and_moved_into_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact_dir = tempfile::tempdir().unwrap();
+    let mut opts = graph_options();
+    opts.graph_staging = 64;
+    let store = open(dir.path(), opts);
+    let mut exact_opts = options();
+    exact_opts.index.backend = Backend::Exact;
+    let exact = open(exact_dir.path(), exact_opts);
+    let vectors: Vec<Vec<f32>> = (0..200)
+        .map(|i| vector(16, i % 16, i as f32 * 0.013))
+        .collect();
+    let hashes: Vec<String> = (0..200).map(|i| format!("{i:032x}")).collect();
+    for (i, (hash, v)) in hashes.iter().zip(&vectors).enumerate() {
+        store.insert_forced(V1, 5, row(hash, v), 1).unwrap();
+        exact.insert_forced(V1, 5, row(hash, v), 1).unwrap();
+        // Every acknowledged vector is found at once, staged or not.
+        let found = store.search(V1, 5, v, 1, 1e-4, None).unwrap();
+        assert_eq!(found.first().map(|n| n.hash.as_str()), Some(hash.as_str()));
+        if i % 7 == 3 {
+            store.delete_hashes(5, &[&hashes[i - 1]]).unwrap();
+            exact.delete_hashes(5, &[&hashes[i - 1]]).unwrap();
+        }
+    }
+    let info = store.index_info(V1, 5).unwrap().unwrap();
+    assert_eq!(info.backend, Backend::Hnsw);
+    assert!(info.staged <= 64);
+    let compare = |store: &Store| {
+        for v in &vectors {
+            assert_eq!(
+                store.search(V1, 5, v, 3, 2.0, Some(&hashes[10])).unwrap(),
+                exact.search(V1, 5, v, 3, 2.0, Some(&hashes[10])).unwrap()
+            );
+        }
+    };
+    compare(&store);
+    wait_until_indexed(&store, 5);
+    let live = exact.scan_project(5).unwrap().indexed_vectors;
+    assert_eq!(store.scan_project(5).unwrap().indexed_vectors, live);
+    compare(&store);
+    // A graph saved while vectors were staged holds them all.
+    store
+        .insert_forced(V1, 5, row("late", &vectors[1]), 1)
+        .unwrap();
+    exact
+        .insert_forced(V1, 5, row("late", &vectors[1]), 1)
+        .unwrap();
+    store.close().unwrap();
+    let store = open(dir.path(), graph_options());
+    assert_eq!(store.open_report().indexes_loaded, 1);
+    assert_eq!(store.scan_project(5).unwrap().indexed_vectors, live + 1);
+    compare(&store);
+}
+
+#[test]
+fn concurrent_inserts_deletes_and_searches_keep_graph_and_records_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = graph_options();
+    opts.graph_staging = 8;
+    let store = std::sync::Arc::new(open(dir.path(), opts));
+    std::thread::scope(|scope| {
+        for worker in 0..4u64 {
+            let store = &store;
+            scope.spawn(move || {
+                for i in 0..60u64 {
+                    let hash = format!("w{worker}-{i}");
+                    let v = vector(16, (i % 16) as usize, (worker * 100 + i) as f32 * 0.01);
+                    store.insert_forced(V1, 9, row(&hash, &v), 1).unwrap();
+                    assert!(!store.search(V1, 9, &v, 1, 2.0, None).unwrap().is_empty());
+                    if i % 3 == 0 {
+                        store.delete_hashes(9, &[&hash]).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    wait_until_indexed(&store, 9);
+    let scan = store.scan_project(9).unwrap();
+    assert_eq!(scan.records.len(), 4 * 40);
+    assert_eq!(scan.indexed_vectors, 4 * 40);
+    for (_, hash) in &scan.records {
+        assert!(store.is_indexed(V1, 9, hash).unwrap(), "{hash}");
+    }
+}
+
+#[test]
+fn schema_1_expiry_entries_migrate_to_bitmaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.retention_days = 1;
+    let store = open(dir.path(), opts.clone());
+    for (i, hash) in ["a", "b", "c"].iter().enumerate() {
+        store
+            .insert_forced(
+                V1,
+                4,
+                row(hash, &vector(8, i, 0.0)),
+                10 * DAY + i as u64 * DAY,
+            )
+            .unwrap();
+    }
+    let tree_name = schema::records_tree_name(V1);
+    let records = store.db.open_tree(&tree_name).unwrap();
+    let ids: Vec<u64> = ["a", "b", "c"]
+        .iter()
+        .map(|h| {
+            records::read_record(&records, &tree_name, 4, h)
+                .unwrap()
+                .unwrap()
+                .id
+        })
+        .collect();
+    drop(records);
+    drop(store);
+    {
+        // Rewrite the database as schema 1 left it: one entry per record.
+        let db = open_db(&dir.path().join("db"), 1 << 20, true).unwrap();
+        db.drop_tree(schema::EXPIRY_TREE).unwrap();
+        let old = db.open_tree("expiry").unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            let mut key = (10 * DAY + i as u64 * DAY).to_be_bytes().to_vec();
+            key.push(V1.len() as u8);
+            key.extend_from_slice(V1.as_bytes());
+            key.extend_from_slice(&4u64.to_be_bytes());
+            key.extend_from_slice(&id.to_be_bytes());
+            old.insert(key, &[] as &[u8]).unwrap();
+        }
+        db.open_tree(schema::META_TREE)
+            .unwrap()
+            .insert(b"schema_version", &1u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path(), opts);
+    assert_eq!(store.scan_project(4).unwrap().expiry_entries, 3);
+    assert!(
+        !store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == b"expiry")
+    );
+    assert_eq!(store.sweep_retention(12 * DAY + 1).unwrap(), 2);
+    assert!(store.record(V1, 4, "c").unwrap().is_some());
+    assert_eq!(store.scan_project(4).unwrap().expiry_entries, 1);
+}

@@ -1,0 +1,95 @@
+//! The background indexer: moves staged vectors into their project's HNSW
+//! graph after their inserts were acknowledged (see [`super::project_index`]).
+//!
+//! One thread per store. An insert that staged a vector sends its project's
+//! index; the thread adds staged vectors one at a time *without* holding the
+//! project's lock (usearch adds and searches concurrently), then takes the
+//! write lock only to mark the vector as moved. Searches and inserts of the
+//! project therefore never wait for a graph insert.
+
+use super::grouping::SharedIndex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+pub(crate) struct Indexer {
+    sender: Mutex<Option<mpsc::Sender<SharedIndex>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Indexer {
+    pub(crate) fn start() -> std::io::Result<Indexer> {
+        let (sender, receiver) = mpsc::channel::<SharedIndex>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("stackherd-indexer".into())
+            .spawn(move || {
+                while let Ok(project) = receiver.recv() {
+                    if stopping.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    drain(&project, &stopping);
+                }
+            })?;
+        Ok(Indexer {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            stop,
+        })
+    }
+
+    /// Tells the indexer that `project` has staged vectors.
+    pub(crate) fn notify(&self, project: &SharedIndex) {
+        if let Ok(sender) = self.sender.lock()
+            && let Some(sender) = sender.as_ref()
+        {
+            // A stopped indexer leaves the vectors staged, where they are
+            // still searched and are moved when the graph is next saved.
+            let _ = sender.send(Arc::clone(project));
+        }
+    }
+
+    /// Stops the thread after the vector it is adding (idempotent).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Moves the project's staged vectors into its graph until none is left.
+fn drain(project: &SharedIndex, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let next = match project.read() {
+            Ok(index) => index.next_staged(),
+            Err(_) => return,
+        };
+        let Some(staged) = next else {
+            return;
+        };
+        let added = match staged.adding.lock() {
+            Ok(_adding) => staged.graph.add(staged.key, &staged.vector),
+            Err(_) => return,
+        };
+        let Ok(mut index) = project.write() else {
+            return;
+        };
+        if let Err(error) = index.finish_staged(&staged.graph, staged.key, added) {
+            tracing::warn!(%error, "graph insert failed; the vector stays staged and searchable");
+            return;
+        }
+    }
+}
