@@ -37,6 +37,8 @@ impl SettingsError {
 pub struct Settings {
     pub server: ServerSettings,
     pub storage: StorageSettings,
+    /// Vector indexes of the store (exact scan / HNSW).
+    pub index: IndexSettings,
     pub limits: EventLimits,
     pub grouping: GroupingSettings,
     /// Model versions by name (`v1`, `v2`, `v2.1`, …).
@@ -198,6 +200,28 @@ pub struct StorageSettings {
     pub retention_days: u32,
     /// Where provisioned models are installed (`manifest:` and `hf:` sources).
     pub model_cache_dir: PathBuf,
+}
+
+/// The store's per-(model version, project) vector indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSettings {
+    /// `adaptive` (exact scan, then HNSW past `exact_max`), `exact` or `hnsw`.
+    pub backend: crate::index::Backend,
+    pub exact_max: usize,
+    /// HNSW M.
+    pub connectivity: usize,
+    /// HNSW ef_construction.
+    pub expansion_add: usize,
+    /// HNSW ef_search.
+    pub expansion_search: usize,
+    /// Graph candidates rescored with exact distances.
+    pub candidates: usize,
+    /// Vectors per project acknowledged before they reach the graph.
+    pub graph_staging: usize,
+    /// Save graphs at shutdown (fast start-up) or rebuild them at start
+    /// (smaller data directory).
+    pub save_graphs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -496,6 +520,7 @@ impl Settings {
             ));
         }
         self.validate_limits()?;
+        self.validate_index()?;
         self.validate_engine()?;
         self.validate_models()?;
         self.validate_http()?;
@@ -532,6 +557,33 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::invalid(key, "must be greater than 0"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_index(&self) -> Result<(), SettingsError> {
+        let index = &self.index;
+        if index.connectivity < 2 {
+            return Err(SettingsError::invalid(
+                "index.connectivity",
+                "must be at least 2",
+            ));
+        }
+        let positive = [
+            ("index.expansion_add", index.expansion_add),
+            ("index.expansion_search", index.expansion_search),
+            ("index.candidates", index.candidates),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        if index.backend == crate::index::Backend::Hora && !cfg!(feature = "hora") {
+            return Err(SettingsError::invalid(
+                "index.backend",
+                "`hora` needs a build with the `hora` cargo feature (comparison only)",
+            ));
         }
         Ok(())
     }

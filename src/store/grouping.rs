@@ -857,6 +857,11 @@ impl Store {
             // A saved graph must hold every live vector.
             guard.unstage_all()?;
             let path = self.index_path(&version, project);
+            if !self.options.save_graphs {
+                remove_file_if_exists(&path)?;
+                guard.dirty = false;
+                continue;
+            }
             let bytes = match guard.index.as_ref() {
                 Some(index) => index.to_bytes()?,
                 None => None,
@@ -939,6 +944,11 @@ impl Store {
         report: &mut OpenReport,
     ) -> Result<ProjectIndex, StoreError> {
         let path = self.index_path(&state.name, project);
+        if !self.options.save_graphs {
+            // Graphs are rebuilt from sled; a file left by an earlier
+            // configuration only takes disk space.
+            remove_file_if_exists(&path)?;
+        }
         if matches!(
             self.options.index.backend,
             Backend::Hnsw | Backend::Adaptive

@@ -153,6 +153,10 @@ pub struct StoreOptions {
     /// `store/project_index.rs`). 0 adds every vector to the graph before
     /// the insert returns.
     pub graph_staging: usize,
+    /// Save graphs ([`Store::save_indexes`], [`Store::close`]) so that the
+    /// next open loads them; `false` keeps only sled on disk and rebuilds
+    /// every graph at open.
+    pub save_graphs: bool,
 }
 
 impl Default for StoreOptions {
@@ -165,6 +169,7 @@ impl Default for StoreOptions {
             cache_capacity_bytes: 256 * 1024 * 1024,
             compress: true,
             graph_staging: 1024,
+            save_graphs: true,
         }
     }
 }
@@ -172,8 +177,22 @@ impl Default for StoreOptions {
 impl StoreOptions {
     /// Retention and per-version dimensions from the service settings.
     pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        let index = &settings.index;
         StoreOptions {
             retention_days: settings.storage.retention_days,
+            index: IndexOptions {
+                backend: index.backend,
+                exact_max: index.exact_max,
+                hnsw: crate::index::HnswParams {
+                    connectivity: index.connectivity,
+                    expansion_add: index.expansion_add,
+                    expansion_search: index.expansion_search,
+                    candidates: index.candidates,
+                    ..crate::index::HnswParams::default()
+                },
+            },
+            graph_staging: index.graph_staging,
+            save_graphs: index.save_graphs,
             dimensions: settings
                 .models
                 .iter()

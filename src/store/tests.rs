@@ -639,3 +639,42 @@ fn schema_1_expiry_entries_migrate_to_bitmaps() {
     assert!(store.record(V1, 4, "c").unwrap().is_some());
     assert_eq!(store.scan_project(4).unwrap().expiry_entries, 1);
 }
+
+#[test]
+fn without_saved_graphs_only_sled_is_on_disk_and_graphs_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), graph_options());
+    for i in 0..40 {
+        let v = vector(16, i % 16, i as f32 * 0.1);
+        store
+            .insert_forced(V1, 3, row(&format!("h{i}"), &v), 1)
+            .unwrap();
+    }
+    store.close().unwrap();
+    let path = dir.path().join("indexes").join(V1).join("3.graph");
+    assert!(path.exists());
+    let mut opts = graph_options();
+    opts.save_graphs = false;
+    let store = open(dir.path(), opts.clone());
+    assert!(!path.exists(), "a graph file from before is removed");
+    assert_eq!(store.open_report().indexes_rebuilt, 1);
+    assert_eq!(store.scan_project(3).unwrap().indexed_vectors, 40);
+    store
+        .insert_forced(V1, 3, row("h40", &vector(16, 1, 9.0)), 1)
+        .unwrap();
+    store.close().unwrap();
+    assert!(!path.exists());
+    let store = open(dir.path(), opts);
+    assert_eq!(store.scan_project(3).unwrap().indexed_vectors, 41);
+}
+
+#[test]
+fn configured_index_defaults_are_the_library_defaults() {
+    let settings = crate::settings::Settings::defaults().unwrap();
+    let from_settings = StoreOptions::from_settings(&settings);
+    let defaults = StoreOptions::default();
+    assert_eq!(from_settings.index, defaults.index);
+    assert_eq!(from_settings.graph_staging, defaults.graph_staging);
+    assert_eq!(from_settings.save_graphs, defaults.save_graphs);
+    assert_eq!(from_settings.retention_days, defaults.retention_days);
+}
