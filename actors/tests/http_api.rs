@@ -1270,6 +1270,8 @@ async fn metrics_in_prometheus_text_format() {
         "stackherd_index_dimensions{version=\"v1\"} 384",
         "# TYPE stackherd_index_vectors gauge",
         "stackherd_index_vectors{version=\"v1\"} ",
+        "# TYPE stackherd_index_staged_vectors gauge",
+        "stackherd_index_staged_vectors{version=\"v1\"} ",
         "stackherd_deleted_hashes_total ",
         "stackherd_http_requests_total{route=\"/v0/issues/similar-issues\",method=\"POST\",status=\"200\"} 1",
         "stackherd_http_requests_total{route=\"/v0/issues/similar-issues\",method=\"POST\",status=\"400\"} 1",

@@ -68,6 +68,16 @@ pub struct IndexInfo {
     pub staged: usize,
 }
 
+/// Index sizes of one model version, all projects together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionIndexSizes {
+    pub version: String,
+    /// Live vectors, staged ones included.
+    pub vectors: usize,
+    /// Vectors acknowledged but not yet in their project's graph.
+    pub staged: usize,
+}
+
 pub(crate) struct VersionState {
     pub name: String,
     pub tree_name: String,
@@ -200,20 +210,28 @@ impl Store {
 
     /// Vectors in the in-memory indexes of each model version, all
     /// projects together (what `/metrics` reports as index sizes).
-    pub fn index_sizes(&self) -> Result<Vec<(String, usize)>, StoreError> {
+    pub fn index_sizes(&self) -> Result<Vec<VersionIndexSizes>, StoreError> {
         let indexes: Vec<(String, SharedIndex)> = {
             let map = self.indexes.read().map_err(|_| StoreError::Poisoned)?;
             map.iter()
                 .map(|((version, _), index)| (version.clone(), Arc::clone(index)))
                 .collect()
         };
-        let mut sizes: HashMap<String, usize> = HashMap::new();
+        let mut sizes: HashMap<String, VersionIndexSizes> = HashMap::new();
         for (version, index) in indexes {
-            let vectors = index.read().map_err(|_| StoreError::Poisoned)?.len();
-            *sizes.entry(version).or_default() += vectors;
+            let guard = index.read().map_err(|_| StoreError::Poisoned)?;
+            let entry = sizes
+                .entry(version.clone())
+                .or_insert_with(|| VersionIndexSizes {
+                    version,
+                    vectors: 0,
+                    staged: 0,
+                });
+            entry.vectors += guard.len();
+            entry.staged += guard.staged_len();
         }
-        let mut out: Vec<(String, usize)> = sizes.into_iter().collect();
-        out.sort();
+        let mut out: Vec<VersionIndexSizes> = sizes.into_values().collect();
+        out.sort_by(|a, b| a.version.cmp(&b.version));
         Ok(out)
     }
 

@@ -46,7 +46,7 @@ pub mod schema;
 
 pub use consent::Consent;
 pub use fingerprints::{FingerprintEntry, Joined};
-pub use grouping::{IndexInfo, InsertOutcome, Neighbour, NewRecord};
+pub use grouping::{IndexInfo, InsertOutcome, Neighbour, NewRecord, VersionIndexSizes};
 pub use records::Record;
 pub use schema::EmbeddingFormat;
 

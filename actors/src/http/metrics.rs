@@ -427,8 +427,25 @@ fn render_store(out: &mut String, node: &crate::engine::Node) {
             "gauge",
             "Embeddings in the vector indexes, per model version (all projects).",
         );
-        for (version, vectors) in &sizes {
-            family.sample("stackherd_index_vectors", &[("version", version)], vectors);
+        for size in &sizes {
+            family.sample(
+                "stackherd_index_vectors",
+                &[("version", &size.version)],
+                size.vectors,
+            );
+        }
+        let mut family = Family::new(
+            out,
+            "stackherd_index_staged_vectors",
+            "gauge",
+            "Acknowledged embeddings still waiting for the background indexer to add them to their project's graph (searched by exact scan meanwhile).",
+        );
+        for size in &sizes {
+            family.sample(
+                "stackherd_index_staged_vectors",
+                &[("version", &size.version)],
+                size.staged,
+            );
         }
     }
     Family::new(
