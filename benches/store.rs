@@ -5,6 +5,7 @@
 //! cargo bench --bench store -- run --n 100000 --dims 64 --out target/store-bench/100000x64
 //! cargo bench --bench store -- formats            # f32 vs f16 vs i8 result identity
 //! cargo bench --bench store -- crossover          # exact scan vs HNSW by size
+//! cargo bench --bench store -- profile-search --n 300000   # store vs bare graph
 //! cargo bench --bench store --features hora -- crossover   # + hora
 //! python3 benches/pgvector_compare.py --n 10000,100000 --dims 64,384   # side by side
 //! ```
@@ -484,6 +485,75 @@ fn profile_insert(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Where a search's time goes: the store's `search` against bare graphs over
+/// the same (f16) vectors, one built in a single parallel pass and one in the
+/// store's 10k batches. Blocks of 100 queries alternate between the three,
+/// so machine noise hits all alike.
+fn profile_search(args: &Args) -> Result<()> {
+    let n = args.n.first().copied().unwrap_or(100_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let data = generate(n, dims, 0, args.queries, 5);
+    let rows: Vec<(u64, Vec<f32>)> = (0..n)
+        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
+        .collect();
+    let one_pass = HnswIndex::new(dims, HnswParams::default())?;
+    one_pass.handle().add_parallel(&rows, 2)?;
+    let batched = HnswIndex::new(dims, HnswParams::default())?;
+    for chunk in rows.chunks(10_000) {
+        batched.handle().add_parallel(chunk, 2)?;
+    }
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), StoreOptions::default())?;
+    let hashes: Vec<String> = (0..n).map(hash_of).collect();
+    for start in (0..n).step_by(10_000) {
+        let batch: Vec<NewRecord<'_>> = (start..(start + 10_000).min(n))
+            .map(|id| NewRecord {
+                hash: &hashes[id],
+                error_type: Some("KeyError"),
+                embedding: data.record(id),
+            })
+            .collect();
+        store.insert_batch(VERSION, PROJECT, &batch, None, NOW)?;
+    }
+    while store
+        .index_info(VERSION, PROJECT)?
+        .is_some_and(|i| i.staged > 0)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let request = SearchRequest {
+        k: 1,
+        radius: 2.0,
+        exclude: None,
+    };
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let queries: Vec<&[f32]> = data.queries.chunks_exact(dims).collect();
+    for _ in 0..3 {
+        for block in queries.chunks(100) {
+            for query in block {
+                let t = Instant::now();
+                store.search(VERSION, PROJECT, query, 1, 2.0, None)?;
+                times[0].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            for (index, samples) in [&one_pass, &batched].into_iter().zip(&mut times[1..]) {
+                for query in block {
+                    let t = Instant::now();
+                    index.search(query, &request)?;
+                    samples.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+    }
+    for (label, samples) in ["store.search", "graph, one build", "graph, 10k batches"]
+        .into_iter()
+        .zip(times)
+    {
+        let (p50, p99) = micros(samples);
+        println!("{n}x{dims} {label}: p50 {p50:.1} µs, p99 {p99:.1} µs");
+    }
+    Ok(())
+}
+
 /// Does storing f16 or i8 change what a search returns, compared with f32?
 fn formats(args: &Args) -> Result<()> {
     let threshold = 0.01f32;
@@ -699,6 +769,7 @@ fn main() -> Result<()> {
         }
         "formats" => formats(&args)?,
         "profile-insert" => profile_insert(&args)?,
+        "profile-search" => profile_search(&args)?,
         // Re-runs `run`'s queries (same seed) against the store it left in
         // --out, ten times over, for profiling the search path.
         "query" => {

@@ -94,6 +94,29 @@ fn scalar_kind(quantization: Quantization) -> ScalarKind {
     }
 }
 
+/// Bytes one vector component takes inside the graph.
+pub fn graph_scalar_width(quantization: Quantization) -> usize {
+    match quantization {
+        Quantization::F32 => 4,
+        Quantization::F16 => 2,
+    }
+}
+
+/// Writes `vector` as the graph stores it (usearch's little-endian scalar
+/// layout), for refilling a saved graph's vectors from the records. The
+/// store feeds f16-exact values, so the f16 conversion is exact.
+pub fn write_graph_vector(quantization: Quantization, vector: &[f32], out: &mut [u8]) {
+    let width = graph_scalar_width(quantization);
+    for (x, slot) in vector.iter().zip(out.chunks_exact_mut(width)) {
+        match quantization {
+            Quantization::F32 => slot.copy_from_slice(&x.to_le_bytes()),
+            Quantization::F16 => {
+                slot.copy_from_slice(&half::f16::from_f32(*x).to_bits().to_le_bytes());
+            }
+        }
+    }
+}
+
 impl Graph {
     fn new(dimensions: usize, params: HnswParams) -> Result<Self, IndexError> {
         let options = IndexOptions {
@@ -213,7 +236,7 @@ impl Graph {
                 hits.push(Hit { key, distance });
             }
         }
-        hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
+        super::sort_hits(&mut hits);
         hits.truncate(request.k);
         Ok(hits)
     }

@@ -113,7 +113,7 @@ impl VectorIndex for HoraIndex {
                 hits.push(Hit { key, distance });
             }
         }
-        hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
+        super::sort_hits(&mut hits);
         hits.truncate(request.k);
         Ok(hits)
     }

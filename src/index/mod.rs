@@ -15,6 +15,7 @@
 
 pub mod adaptive;
 pub mod exact;
+pub mod graph_file;
 pub mod hnsw;
 #[cfg(feature = "hora")]
 pub mod hora;
@@ -287,6 +288,11 @@ pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
 pub fn normalized(v: &[f32]) -> Vec<f32> {
     let inv = inverse_norm(v);
     v.iter().map(|x| x * inv).collect()
+}
+
+/// Sorts hits the way every backend answers: ascending distance, then key.
+pub(crate) fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
 }
 
 /// Keeps the `k` best hits (ascending distance, then key) in a small sorted

@@ -21,8 +21,11 @@ use super::schema::{
     project_hash_key, project_prefix, records_tree_name,
 };
 use super::{OpenReport, Store, StoreError};
-use crate::index::hnsw::build_threads;
-use crate::index::{Backend, Key, SearchRequest, new_index, restore_index, validate_vector};
+use crate::index::graph_file;
+use crate::index::hnsw::{build_threads, graph_scalar_width, write_graph_vector};
+use crate::index::{
+    Backend, Key, SearchRequest, VectorIndex, new_index, restore_index, validate_vector,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -175,13 +178,14 @@ struct Insert<'r, 'a> {
 
 /// Magic and layout version of saved graph files.
 const GRAPH_MAGIC: &[u8; 8] = b"SHGRAPH1";
-/// How many loaded vectors are compared with sled (the first ones, then
-/// every 4096th).
-const VERIFY_FIRST: usize = 32;
 
 #[derive(Serialize, Deserialize)]
 enum GraphHeader {
+    /// usearch's whole buffer, vectors included, and the graph's keys.
+    /// No longer written; such a file is rebuilt from sled once.
     V1 { dimensions: u32, keys: Vec<u64> },
+    /// The graph alone, packed ([`graph_file`]); vectors come from sled.
+    V2 { dimensions: u32 },
 }
 
 impl Store {
@@ -887,11 +891,12 @@ impl Store {
             match bytes {
                 Some(graph) => {
                     let dimensions = guard.index.as_ref().map_or(0, |i| i.dimensions());
-                    let header = GraphHeader::V1 {
+                    let header = GraphHeader::V2 {
                         dimensions: u32::try_from(dimensions).unwrap_or(u32::MAX),
-                        keys: guard.hashes.keys().copied().collect(),
                     };
-                    write_graph_file(&path, &encode(&header)?, &graph)?;
+                    let packed = graph_file::pack(&graph)?;
+                    drop(graph);
+                    write_graph_file(&path, &encode(&header)?, &packed)?;
                     saved += 1;
                 }
                 None => remove_file_if_exists(&path)?,
@@ -999,34 +1004,32 @@ impl Store {
         state: &VersionState,
         rows: &mut dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>,
     ) -> Result<ProjectIndex, StoreError> {
+        let mut index = new_index(&self.options.index, state.dimensions)?;
         let mut hashes = HashMap::new();
-        let mut vectors = Vec::new();
+        // Read in chunks so start-up holds one chunk of decoded vectors, not
+        // the whole project.
+        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         for row in rows {
             let (key, value) = row?;
             let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
             let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
-            vectors.push((record.id, vector));
+            chunk.push((record.id, vector));
             hashes.insert(record.id, hash);
-        }
-        let mut index = new_index(&self.options.index, state.dimensions)?;
-        // Sized first, so the adaptive backend goes straight to a graph when
-        // the project is large; a graph is then built from all cores.
-        index.reserve(vectors.len())?;
-        match index.graph() {
-            Some(graph) => graph.add_parallel(&vectors, build_threads())?,
-            None => {
-                for (id, vector) in &vectors {
-                    index.add(*id, vector)?;
-                }
+            if chunk.len() == REBUILD_CHUNK {
+                add_chunk(index.as_mut(), &chunk)?;
+                chunk.clear();
             }
         }
+        add_chunk(index.as_mut(), &chunk)?;
         // A rebuilt graph is worth saving; an exact scan is not.
         let dirty = index.active_backend() == Backend::Hnsw;
         Ok(ProjectIndex::new(index, hashes, dirty))
     }
 
-    /// Loads a saved graph and reconciles it with the project's records.
+    /// Loads a saved graph, its vectors filled from the project's records,
+    /// and reconciles it with them: records written after the save are
+    /// added, keys deleted after it removed.
     /// `Ok(None)`: the file is unusable or disagrees; rebuild instead.
     fn load_graph(
         &self,
@@ -1037,55 +1040,48 @@ impl Store {
         let Some((header, bytes, start)) = read_graph_file(path)? else {
             return Ok(None);
         };
-        let GraphHeader::V1 { dimensions, keys } = header;
+        let GraphHeader::V2 { dimensions } = header else {
+            return Ok(None);
+        };
         if dimensions as usize != state.dimensions {
             return Ok(None);
         }
-        let restored = restore_index(&self.options.index, state.dimensions, &bytes[start..]);
+        let quantization = self.options.index.hnsw.quantization;
+        let width = graph_scalar_width(quantization) * state.dimensions;
+        let unpacked = graph_file::Unpacked::new(&bytes[start..], width);
         drop(bytes);
-        let Ok(mut index) = restored else {
+        let Ok(mut unpacked) = unpacked else {
             return Ok(None);
         };
-        if index.len() != keys.len() {
-            return Ok(None);
-        }
-        let mut hashes = HashMap::with_capacity(keys.len());
-        let mut matched = 0usize;
-        let mut changed = false;
+        let mut hashes = HashMap::new();
+        let mut written_after_save = Vec::new();
         for row in rows {
             let (key, value) = row?;
             let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
             let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
-            if index.contains(record.id) {
-                if matched < VERIFY_FIRST || matched % 4096 == 0 {
-                    let vector =
-                        decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
-                    if index.get(record.id).as_deref() != Some(vector.as_slice()) {
-                        return Ok(None);
-                    }
-                }
-                matched += 1;
-            } else {
-                // Written after the graph was saved.
-                let vector =
-                    decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
-                if index.add(record.id, &vector).is_err() {
-                    return Ok(None);
-                }
-                changed = true;
+            let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
+            match unpacked.vector_mut(record.id) {
+                Some(slot) => write_graph_vector(quantization, &vector, slot),
+                None => written_after_save.push((record.id, vector)),
             }
             hashes.insert(record.id, hash);
         }
-        // Keys the graph has and sled does not: deleted after the save.
-        for key in keys {
-            if !hashes.contains_key(&key) {
-                if index.remove(key).is_err() {
-                    return Ok(None);
-                }
-                changed = true;
+        let deleted_after_save = unpacked.unfilled_keys();
+        let Ok(buffer) = unpacked.into_buffer() else {
+            return Ok(None);
+        };
+        let restored = restore_index(&self.options.index, state.dimensions, &buffer);
+        drop(buffer);
+        let Ok(mut index) = restored else {
+            return Ok(None);
+        };
+        for key in &deleted_after_save {
+            if index.remove(*key).is_err() {
+                return Ok(None);
             }
         }
-        if index.len() != hashes.len() {
+        let changed = !deleted_after_save.is_empty() || !written_after_save.is_empty();
+        if add_chunk(index.as_mut(), &written_after_save).is_err() || index.len() != hashes.len() {
             return Ok(None);
         }
         // A project that shrank well below the exact threshold goes back to the scan.
@@ -1126,6 +1122,26 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Vectors decoded at a time while rebuilding an index at open (small in
+/// unit tests, so that their rebuilds cross chunk boundaries).
+const REBUILD_CHUNK: usize = if cfg!(test) { 16 } else { 65_536 };
+
+/// Adds a chunk of a rebuild. Sized first, so that the adaptive backend goes
+/// straight to a graph once the project outgrows the scan; a graph is then
+/// built from all cores.
+fn add_chunk(index: &mut dyn VectorIndex, chunk: &[(Key, Vec<f32>)]) -> Result<(), StoreError> {
+    index.reserve(chunk.len())?;
+    match index.graph() {
+        Some(graph) => graph.add_parallel(chunk, build_threads())?,
+        None => {
+            for (id, vector) in chunk {
+                index.add(*id, vector)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn remove_file_if_exists(path: &Path) -> Result<(), StoreError> {

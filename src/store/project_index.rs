@@ -90,7 +90,7 @@ impl ProjectIndex {
         };
         if let Some(staged) = self.staged.as_ref().filter(|s| !s.is_empty()) {
             hits.extend(staged.search(query, request)?);
-            hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.key.cmp(&b.key)));
+            crate::index::sort_hits(&mut hits);
             hits.dedup_by_key(|hit| hit.key);
             hits.truncate(request.k);
         }

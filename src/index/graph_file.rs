@@ -1,0 +1,682 @@
+//! Saved HNSW graphs without their vectors.
+//!
+//! usearch serializes a dense index as its vector matrix (one row per slot)
+//! followed by the graph: a 64-byte index head, a 40-byte graph header, one
+//! level per slot (`i16`), then one node per slot (key `u64`, level `i16`, and
+//! per level a `u32` neighbour count and a fixed-capacity array of `u32`
+//! neighbour slots). The store already keeps every vector in sled, so saving
+//! the matrix again doubled the bytes on disk; and most of a node is padding
+//! (unused neighbour capacity, high bytes of small slot numbers).
+//!
+//! [`pack`] keeps only the graph, compactly: keys as zig-zag varint deltas,
+//! levels as bytes, and neighbour counts and slots bit-packed at the width
+//! the graph's size needs. [`Unpacked`] turns that back into usearch's layout,
+//! with an empty matrix that the loader fills from sled by key
+//! ([`Unpacked::vector_mut`]). Slots whose vector cannot be filled (records
+//! removed from the graph, or deleted from sled after the save) take a copy of
+//! a graph neighbour's vector: they are only ever waypoints, never answers,
+//! and a neighbour's vector keeps them where the graph expects them.
+//!
+//! Every read is bounds-checked: a damaged file is an error (and the store
+//! rebuilds from sled), never a panic.
+
+use super::IndexError;
+use std::collections::HashMap;
+
+/// usearch's index head (magic, version, kinds, counts).
+const DENSE_HEAD_BYTES: usize = 64;
+/// usearch's graph header: size, connectivity, base connectivity, max level,
+/// entry slot (`u64` each).
+const GRAPH_HEADER_BYTES: usize = 40;
+/// Bytes before a node's neighbour lists: key `u64` and level `i16`.
+const NODE_HEAD_BYTES: usize = 10;
+/// usearch's key for a removed slot.
+pub const FREE_KEY: u64 = u64::MAX;
+/// Layout version of the packed form (first byte).
+const PACKED_VERSION: u8 = 1;
+
+fn corrupt(what: &str) -> IndexError {
+    IndexError::Backend(format!("saved graph is damaged: {what}"))
+}
+
+/// The graph header fields the codec needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GraphShape {
+    size: usize,
+    connectivity: usize,
+    connectivity_base: usize,
+    max_level: usize,
+}
+
+/// No real graph comes near this many levels (about log_M of its size);
+/// bounding it bounds what a damaged file can make us allocate.
+const LEVELS_AT_MOST: usize = 64;
+
+impl GraphShape {
+    fn read(header: &[u8]) -> Result<Self, IndexError> {
+        let field = |i: usize| -> Result<usize, IndexError> {
+            let bytes = header
+                .get(i * 8..i * 8 + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .ok_or_else(|| corrupt("short graph header"))?;
+            usize::try_from(u64::from_le_bytes(bytes)).map_err(|_| corrupt("graph header"))
+        };
+        let shape = GraphShape {
+            size: field(0)?,
+            connectivity: field(1)?,
+            connectivity_base: field(2)?,
+            // An empty graph has no top level (usearch writes -1).
+            max_level: if field(0)? == 0 { 0 } else { field(3)? },
+        };
+        if shape.max_level > LEVELS_AT_MOST {
+            return Err(corrupt("too many levels"));
+        }
+        // Counts are packed in a byte's worth of bits at most.
+        if shape.connectivity == 0
+            || shape.connectivity > 255
+            || shape.connectivity_base == 0
+            || shape.connectivity_base > 255
+        {
+            return Err(corrupt("connectivity out of range"));
+        }
+        Ok(shape)
+    }
+
+    /// Neighbour slots a node has at `level` (capacity, not count).
+    fn capacity(&self, level: usize) -> usize {
+        if level == 0 {
+            self.connectivity_base
+        } else {
+            self.connectivity
+        }
+    }
+
+    fn node_bytes(&self, level: usize) -> usize {
+        NODE_HEAD_BYTES + 4 + 4 * self.connectivity_base + level * (4 + 4 * self.connectivity)
+    }
+
+    /// Bits for one neighbour slot number.
+    fn slot_bits(&self) -> u32 {
+        bits_for(self.size.saturating_sub(1) as u64)
+    }
+
+    fn count_bits(&self) -> u32 {
+        bits_for(self.connectivity_base.max(self.connectivity) as u64)
+    }
+}
+
+fn bits_for(max: u64) -> u32 {
+    (64 - max.leading_zeros()).max(1)
+}
+
+/// A little-endian reader over a byte slice that errors instead of panicking.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], IndexError> {
+        let end = self.at.checked_add(n).ok_or_else(|| corrupt(what))?;
+        let slice = self.bytes.get(self.at..end).ok_or_else(|| corrupt(what))?;
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, IndexError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn varint(&mut self, what: &str) -> Result<u64, IndexError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1, what)?[0];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(corrupt(what))
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.at.min(self.bytes.len())..]
+    }
+}
+
+fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn zigzag(delta: u64) -> u64 {
+    let signed = delta as i64;
+    ((signed << 1) ^ (signed >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> u64 {
+    ((value >> 1) as i64 ^ -((value & 1) as i64)) as u64
+}
+
+struct BitWriter {
+    bytes: Vec<u8>,
+    buffer: u64,
+    filled: u32,
+}
+
+impl BitWriter {
+    fn new() -> Self {
+        BitWriter {
+            bytes: Vec::new(),
+            buffer: 0,
+            filled: 0,
+        }
+    }
+
+    /// Writes the low `bits` (≤ 32) bits of `value`.
+    fn put(&mut self, value: u32, bits: u32) {
+        let masked = u64::from(value) & ((1u64 << bits) - 1);
+        self.buffer |= masked << self.filled;
+        self.filled += bits;
+        while self.filled >= 8 {
+            self.bytes.push(self.buffer as u8);
+            self.buffer >>= 8;
+            self.filled -= 8;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.filled > 0 {
+            self.bytes.push(self.buffer as u8);
+        }
+        self.bytes
+    }
+}
+
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    next: usize,
+    buffer: u64,
+    filled: u32,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        BitReader {
+            bytes,
+            next: 0,
+            buffer: 0,
+            filled: 0,
+        }
+    }
+
+    fn get(&mut self, bits: u32) -> Result<u32, IndexError> {
+        while self.filled < bits {
+            let byte = *self
+                .bytes
+                .get(self.next)
+                .ok_or_else(|| corrupt("neighbour lists cut short"))?;
+            self.buffer |= u64::from(byte) << self.filled;
+            self.next += 1;
+            self.filled += 8;
+        }
+        let value = (self.buffer & ((1u64 << bits) - 1)) as u32;
+        self.buffer >>= bits;
+        self.filled -= bits;
+        Ok(value)
+    }
+}
+
+/// Packs a buffer from usearch's `save_to_buffer` without its vectors.
+pub fn pack(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
+    let mut reader = Reader::new(usearch);
+    let rows = reader.u32("matrix rows")? as usize;
+    let columns = reader.u32("matrix columns")? as usize;
+    let matrix = rows
+        .checked_mul(columns)
+        .ok_or_else(|| corrupt("matrix size"))?;
+    reader.take(matrix, "vector matrix")?;
+    let dense_head = reader.take(DENSE_HEAD_BYTES, "index head")?;
+    let graph_header = reader.take(GRAPH_HEADER_BYTES, "graph header")?;
+    let shape = GraphShape::read(graph_header)?;
+    if shape.size != rows {
+        return Err(corrupt("graph size differs from the matrix"));
+    }
+    let levels = reader.take(2 * shape.size, "levels")?;
+    let mut out = Vec::with_capacity(shape.size * 48 + 128);
+    out.push(PACKED_VERSION);
+    out.extend_from_slice(&(columns as u32).to_le_bytes());
+    out.extend_from_slice(dense_head);
+    out.extend_from_slice(graph_header);
+    let mut bits = BitWriter::new();
+    let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
+    let mut previous_key = 0u64;
+    for level in levels.chunks_exact(2) {
+        let level = i16::from_le_bytes([level[0], level[1]]);
+        let level = u8::try_from(level)
+            .ok()
+            .filter(|&l| usize::from(l) <= shape.max_level)
+            .ok_or_else(|| corrupt("node level"))?;
+        let node = reader.take(shape.node_bytes(level.into()), "node")?;
+        let key = u64::from_le_bytes(node[..8].try_into().map_err(|_| corrupt("node key"))?);
+        if node[8..10] != i16::from(level).to_le_bytes() {
+            return Err(corrupt("node level differs from the level table"));
+        }
+        write_varint(&mut out, zigzag(key.wrapping_sub(previous_key)));
+        out.push(level);
+        previous_key = key;
+        let mut lists = Reader::new(&node[NODE_HEAD_BYTES..]);
+        for l in 0..=usize::from(level) {
+            let count = lists.u32("neighbour count")? as usize;
+            if count > shape.capacity(l) {
+                return Err(corrupt("neighbour count above capacity"));
+            }
+            bits.put(count as u32, count_bits);
+            let slots = lists.take(4 * shape.capacity(l), "neighbour slots")?;
+            for slot in slots.chunks_exact(4).take(count) {
+                let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+                if slot as usize >= shape.size {
+                    return Err(corrupt("neighbour slot out of range"));
+                }
+                bits.put(slot, slot_bits);
+            }
+        }
+    }
+    if !reader.rest().is_empty() {
+        return Err(corrupt("trailing bytes after the last node"));
+    }
+    out.extend_from_slice(&bits.finish());
+    Ok(out)
+}
+
+/// A packed graph expanded back into usearch's layout, waiting for its vectors.
+pub struct Unpacked {
+    buffer: Vec<u8>,
+    columns: usize,
+    keys: Vec<u64>,
+    /// Where each slot's node starts in `buffer` (its level-0 neighbours
+    /// name the slots an unfilled one borrows a vector from).
+    node_offsets: Vec<usize>,
+    filled: Vec<bool>,
+    slots: HashMap<u64, u32>,
+}
+
+/// Where the matrix starts in usearch's buffer (after rows and columns).
+const MATRIX_START: usize = 8;
+
+impl Unpacked {
+    /// Expands [`pack`]'s output; `columns` must be the bytes per vector of
+    /// the graph the caller is about to load (a mismatch is an error).
+    pub fn new(packed: &[u8], columns: usize) -> Result<Self, IndexError> {
+        let mut reader = Reader::new(packed);
+        if reader.take(1, "version")?[0] != PACKED_VERSION {
+            return Err(corrupt("unknown packed layout"));
+        }
+        if reader.u32("vector bytes")? as usize != columns {
+            return Err(corrupt("vector width differs from the index's"));
+        }
+        let dense_head = reader.take(DENSE_HEAD_BYTES, "index head")?;
+        let graph_header = reader.take(GRAPH_HEADER_BYTES, "graph header")?;
+        let shape = GraphShape::read(graph_header)?;
+        // Every slot costs at least two packed bytes (key delta, level): this
+        // bounds what a damaged size field can make us allocate.
+        if shape.size > packed.len() / 2 {
+            return Err(corrupt("graph size larger than the file"));
+        }
+        let rows = u32::try_from(shape.size).map_err(|_| corrupt("graph size"))?;
+        let mut keys = Vec::with_capacity(shape.size);
+        let mut levels = Vec::with_capacity(shape.size);
+        let mut previous_key = 0u64;
+        for _ in 0..shape.size {
+            let key = previous_key.wrapping_add(unzigzag(reader.varint("key")?));
+            keys.push(key);
+            let level = reader.take(1, "level")?[0];
+            if usize::from(level) > shape.max_level {
+                return Err(corrupt("node level"));
+            }
+            levels.push(level);
+            previous_key = key;
+        }
+        // Every level of every node carries a count in the bit stream.
+        let count_fields: usize = levels.iter().map(|&l| usize::from(l) + 1).sum();
+        if count_fields.saturating_mul(shape.count_bits() as usize) > reader.rest().len() * 8 {
+            return Err(corrupt("neighbour lists cut short"));
+        }
+        let matrix = shape
+            .size
+            .checked_mul(columns)
+            .ok_or_else(|| corrupt("matrix size"))?;
+        let nodes: usize = levels.iter().map(|&l| shape.node_bytes(l.into())).sum();
+        let total =
+            MATRIX_START + matrix + DENSE_HEAD_BYTES + GRAPH_HEADER_BYTES + 2 * shape.size + nodes;
+        let mut buffer = Vec::with_capacity(total);
+        buffer.extend_from_slice(&rows.to_le_bytes());
+        buffer.extend_from_slice(&(columns as u32).to_le_bytes());
+        buffer.resize(MATRIX_START + matrix, 0);
+        buffer.extend_from_slice(dense_head);
+        buffer.extend_from_slice(graph_header);
+        for &level in &levels {
+            buffer.extend_from_slice(&i16::from(level).to_le_bytes());
+        }
+        let mut bits = BitReader::new(reader.rest());
+        let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
+        let mut node_offsets = Vec::with_capacity(shape.size);
+        for (&key, &level) in keys.iter().zip(&levels) {
+            node_offsets.push(buffer.len());
+            buffer.extend_from_slice(&key.to_le_bytes());
+            buffer.extend_from_slice(&i16::from(level).to_le_bytes());
+            for l in 0..=usize::from(level) {
+                let count = bits.get(count_bits)? as usize;
+                if count > shape.capacity(l) {
+                    return Err(corrupt("neighbour count above capacity"));
+                }
+                buffer.extend_from_slice(&(count as u32).to_le_bytes());
+                for _ in 0..count {
+                    let slot = bits.get(slot_bits)?;
+                    if slot >= rows {
+                        return Err(corrupt("neighbour slot out of range"));
+                    }
+                    buffer.extend_from_slice(&slot.to_le_bytes());
+                }
+                let unused = shape.capacity(l) - count;
+                buffer.resize(buffer.len() + 4 * unused, 0);
+            }
+        }
+        let slots = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k != FREE_KEY)
+            .map(|(slot, &k)| (k, slot as u32))
+            .collect();
+        Ok(Unpacked {
+            buffer,
+            columns,
+            filled: vec![false; keys.len()],
+            keys,
+            node_offsets,
+            slots,
+        })
+    }
+
+    /// Keys of the graph's live slots (removed slots excluded).
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys.iter().copied().filter(|&k| k != FREE_KEY)
+    }
+
+    pub fn contains(&self, key: u64) -> bool {
+        self.slots.contains_key(&key)
+    }
+
+    /// The matrix row of `key`'s slot, to be written with the vector in the
+    /// graph's scalar layout; `None` when the graph has no such key.
+    pub fn vector_mut(&mut self, key: u64) -> Option<&mut [u8]> {
+        let slot = *self.slots.get(&key)? as usize;
+        self.filled[slot] = true;
+        let start = MATRIX_START + slot * self.columns;
+        self.buffer.get_mut(start..start + self.columns)
+    }
+
+    /// Keys whose vector was never written (deleted from the records after
+    /// the save): the caller removes them from the loaded graph.
+    pub fn unfilled_keys(&self) -> Vec<u64> {
+        self.keys
+            .iter()
+            .zip(&self.filled)
+            .filter(|(k, filled)| **k != FREE_KEY && !**filled)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The level-0 neighbour slots of `slot`, read back from the buffer
+    /// (whose lists [`Unpacked::new`] has checked).
+    fn base_neighbours(&self, slot: usize) -> impl Iterator<Item = usize> + '_ {
+        let word = |at: usize| -> Option<usize> {
+            let bytes = self.buffer.get(at..at + 4)?;
+            Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+        };
+        let lists = self.node_offsets.get(slot).map(|o| o + NODE_HEAD_BYTES);
+        let count = lists.and_then(word).unwrap_or(0);
+        (0..count).filter_map(move |i| lists.and_then(|at| word(at + 4 + 4 * i)))
+    }
+
+    /// usearch's buffer, every slot with a vector: unfilled slots copy a
+    /// filled neighbour's (or, failing that, any filled slot's) vector.
+    pub fn into_buffer(mut self) -> Result<Vec<u8>, IndexError> {
+        let Some(any) = self.filled.iter().position(|f| *f) else {
+            return if self.keys.is_empty() {
+                Ok(self.buffer)
+            } else {
+                Err(corrupt("no slot of the graph has a record"))
+            };
+        };
+        for slot in 0..self.keys.len() {
+            if self.filled[slot] {
+                continue;
+            }
+            let source = self
+                .base_neighbours(slot)
+                .find(|&s| self.filled.get(s) == Some(&true))
+                .unwrap_or(any);
+            let (from, to) = (
+                MATRIX_START + source * self.columns,
+                MATRIX_START + slot * self.columns,
+            );
+            self.buffer.copy_within(from..from + self.columns, to);
+        }
+        Ok(self.buffer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A usearch-layout buffer with random structure (the codec does not
+    /// care whether the links form a sensible graph).
+    fn synthetic(levels: &[u8], keys: &[u64], columns: usize, m: usize, seed: u64) -> Vec<u8> {
+        let size = levels.len();
+        let mut state = seed | 1;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = Vec::new();
+        out.extend_from_slice(&(size as u32).to_le_bytes());
+        out.extend_from_slice(&(columns as u32).to_le_bytes());
+        for _ in 0..size * columns {
+            out.push(next() as u8);
+        }
+        out.extend_from_slice(&[7u8; DENSE_HEAD_BYTES]);
+        for field in [size, m, 2 * m, 3, 0] {
+            out.extend_from_slice(&(field as u64).to_le_bytes());
+        }
+        for &l in levels {
+            out.extend_from_slice(&i16::from(l).to_le_bytes());
+        }
+        for (&key, &level) in keys.iter().zip(levels) {
+            out.extend_from_slice(&key.to_le_bytes());
+            out.extend_from_slice(&i16::from(level).to_le_bytes());
+            for l in 0..=usize::from(level) {
+                let capacity = if l == 0 { 2 * m } else { m };
+                let count = (next() as usize) % (capacity.min(size) + 1);
+                out.extend_from_slice(&(count as u32).to_le_bytes());
+                for i in 0..capacity {
+                    let slot = if i < count {
+                        (next() % size as u64) as u32
+                    } else {
+                        0
+                    };
+                    out.extend_from_slice(&slot.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    fn graph_part(buffer: &[u8], columns: usize) -> &[u8] {
+        let rows = u32::from_le_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
+        &buffer[MATRIX_START + rows * columns..]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_the_graph_and_fills_vectors_by_key(
+            nodes in proptest::collection::vec((0u8..4, any::<bool>()), 1..60),
+            m in 2usize..20,
+            seed in any::<u64>(),
+        ) {
+            let columns = 8;
+            let levels: Vec<u8> = nodes.iter().map(|n| n.0).collect();
+            let keys: Vec<u64> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| if n.1 { FREE_KEY } else { 1000 + 3 * i as u64 })
+                .collect();
+            let original = synthetic(&levels, &keys, columns, m, seed);
+            let packed = pack(&original).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut unpacked = Unpacked::new(&packed, columns)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let live: Vec<u64> = keys.iter().copied().filter(|&k| k != FREE_KEY).collect();
+            prop_assert_eq!(unpacked.keys().collect::<Vec<_>>(), live.clone());
+            let rows = keys.len();
+            for (slot, &key) in keys.iter().enumerate() {
+                if key != FREE_KEY {
+                    let row = &original[MATRIX_START + slot * columns..][..columns];
+                    unpacked.vector_mut(key).ok_or_else(|| TestCaseError::fail("no row"))?
+                        .copy_from_slice(row);
+                }
+            }
+            prop_assert!(unpacked.unfilled_keys().is_empty());
+            if live.is_empty() {
+                // Nothing to borrow a vector from: the store rebuilds instead.
+                prop_assert!(unpacked.into_buffer().is_err());
+                return Ok(());
+            }
+            let rebuilt = unpacked.into_buffer().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // The graph itself comes back byte for byte (unused capacity is
+            // zero in both), and live rows carry their vectors.
+            prop_assert_eq!(graph_part(&rebuilt, columns), graph_part(&original, columns));
+            for (slot, &key) in keys.iter().enumerate() {
+                let at = MATRIX_START + slot * columns;
+                if key != FREE_KEY {
+                    prop_assert_eq!(&rebuilt[at..at + columns], &original[at..at + columns]);
+                }
+            }
+            prop_assert_eq!(rebuilt.len(), original.len());
+            prop_assert_eq!(rows, levels.len());
+        }
+
+        #[test]
+        fn damaged_input_is_an_error_not_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            columns in 0usize..16,
+        ) {
+            let _ = pack(&bytes);
+            let _ = Unpacked::new(&bytes, columns).and_then(Unpacked::into_buffer);
+        }
+
+        #[test]
+        fn truncated_or_flipped_packs_never_panic(
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+        ) {
+            let levels = [0u8, 1, 0, 0, 2, 0, 0, 0];
+            let keys: Vec<u64> = (0..8).collect();
+            let packed = pack(&synthetic(&levels, &keys, 4, 4, seed))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let cut_at = cut.index(packed.len());
+            let _ = Unpacked::new(&packed[..cut_at], 4).and_then(Unpacked::into_buffer);
+            let mut flipped = packed.clone();
+            let at = flip.index(flipped.len());
+            flipped[at] ^= 0x5a;
+            let _ = Unpacked::new(&flipped, 4).and_then(Unpacked::into_buffer);
+        }
+    }
+
+    #[test]
+    fn a_real_graph_comes_back_with_the_same_answers() -> Result<(), IndexError> {
+        use crate::index::hnsw::{HnswIndex, graph_scalar_width, write_graph_vector};
+        use crate::index::{HnswParams, SearchRequest, VectorIndex};
+        let dimensions = 8;
+        let params = HnswParams::default();
+        let width = graph_scalar_width(params.quantization) * dimensions;
+        let empty = HnswIndex::new(dimensions, params)?;
+        let mut unpacked = Unpacked::new(&pack(&empty.graph_bytes()?)?, width)?;
+        assert!(unpacked.vector_mut(0).is_none());
+        assert_eq!(
+            HnswIndex::from_bytes(&unpacked.into_buffer()?, dimensions, params)?.len(),
+            0
+        );
+
+        let vector = |key: u64| -> Vec<f32> {
+            let unit = crate::index::normalized(
+                &(0..dimensions)
+                    .map(|d| ((key * 31 + d as u64 * 7) % 23) as f32 - 11.0)
+                    .collect::<Vec<_>>(),
+            );
+            // f16-exact, as the store feeds the graph.
+            unit.iter()
+                .map(|x| half::f16::from_f32(*x).to_f32())
+                .collect()
+        };
+        let mut graph = HnswIndex::new(dimensions, params)?;
+        for key in 0..400u64 {
+            graph.add(key, &vector(key))?;
+        }
+        graph.remove(5)?;
+        let mut unpacked = Unpacked::new(&pack(&graph.graph_bytes()?)?, width)?;
+        assert!(!unpacked.contains(5));
+        for key in 0..400u64 {
+            if let Some(row) = unpacked.vector_mut(key) {
+                write_graph_vector(params.quantization, &vector(key), row);
+            }
+        }
+        let loaded = HnswIndex::from_bytes(&unpacked.into_buffer()?, dimensions, params)?;
+        assert_eq!(loaded.len(), 399);
+        let request = SearchRequest {
+            k: 5,
+            radius: 2.0,
+            exclude: None,
+        };
+        for q in 1000..1030u64 {
+            assert_eq!(
+                loaded.search(&vector(q), &request)?,
+                graph.search(&vector(q), &request)?
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn deleted_keys_are_reported_and_borrow_a_neighbours_vector() -> Result<(), IndexError> {
+        let levels = [0u8; 6];
+        let keys: Vec<u64> = (10..16).collect();
+        let original = synthetic(&levels, &keys, 4, 2, 99);
+        let mut unpacked = Unpacked::new(&pack(&original)?, 4)?;
+        for key in [10u64, 11, 12, 14, 15] {
+            if let Some(row) = unpacked.vector_mut(key) {
+                row.copy_from_slice(&[key as u8; 4]);
+            }
+        }
+        assert_eq!(unpacked.unfilled_keys(), vec![13]);
+        assert!(unpacked.vector_mut(99).is_none());
+        let buffer = unpacked.into_buffer()?;
+        let row13 = &buffer[MATRIX_START + 3 * 4..][..4];
+        assert!(row13.iter().all(|&b| b == row13[0]) && [10u8, 11, 12, 14, 15].contains(&row13[0]));
+        assert!(pack(b"short").is_err());
+        assert!(Unpacked::new(&[PACKED_VERSION], 4).is_err());
+        Ok(())
+    }
+}
