@@ -210,6 +210,27 @@ fn hash_of(id: usize) -> String {
     format!("{id:032x}")
 }
 
+/// Inserts records `ids` of `data` in batches (bulk inserts, no threshold).
+fn bulk_load(
+    store: &Store,
+    data: &Data,
+    hashes: &[String],
+    ids: std::ops::Range<usize>,
+    batch: usize,
+) -> Result<()> {
+    for start in ids.clone().step_by(batch) {
+        let rows: Vec<NewRecord<'_>> = (start..(start + batch).min(ids.end))
+            .map(|id| NewRecord {
+                hash: &hashes[id],
+                error_type: Some("KeyError"),
+                embedding: data.record(id),
+            })
+            .collect();
+        store.insert_batch(VERSION, PROJECT, &rows, None, NOW)?;
+    }
+    Ok(())
+}
+
 fn write_vectors(data: &Data, path: &Path) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let d = data.dims;
@@ -316,17 +337,7 @@ fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
     let n_base = data.base.len() / dims;
     let t = Instant::now();
     let hashes: Vec<String> = (0..n).map(hash_of).collect();
-    for start in (0..n_base).step_by(10_000) {
-        let end = (start + 10_000).min(n_base);
-        let rows: Vec<NewRecord<'_>> = (start..end)
-            .map(|id| NewRecord {
-                hash: &hashes[id],
-                error_type: Some("KeyError"),
-                embedding: data.record(id),
-            })
-            .collect();
-        store.insert_batch(VERSION, PROJECT, &rows, None, NOW)?;
-    }
+    bulk_load(&store, &data, &hashes, 0..n_base, 10_000)?;
     let load_s = t.elapsed().as_secs_f64();
     eprintln!("[{n}x{dims}] bulk-loaded {n_base} in {load_s:.1}s");
 
@@ -440,16 +451,7 @@ fn profile_insert(args: &Args) -> Result<()> {
         options.index.backend = backend;
         let store = Store::open(dir.path(), options)?;
         let t = Instant::now();
-        for start in (0..n).step_by(1_000) {
-            let rows: Vec<NewRecord<'_>> = (start..(start + 1_000).min(n))
-                .map(|id| NewRecord {
-                    hash: &hashes[id],
-                    error_type: Some("KeyError"),
-                    embedding: data.record(id),
-                })
-                .collect();
-            store.insert_batch(VERSION, PROJECT, &rows, None, NOW)?;
-        }
+        bulk_load(&store, &data, &hashes, 0..n, 1_000)?;
         println!(
             "store {backend:?} bulk: {:.1} µs/row",
             t.elapsed().as_secs_f64() * 1e6 / n as f64
@@ -505,16 +507,7 @@ fn profile_search(args: &Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path(), StoreOptions::default())?;
     let hashes: Vec<String> = (0..n).map(hash_of).collect();
-    for start in (0..n).step_by(10_000) {
-        let batch: Vec<NewRecord<'_>> = (start..(start + 10_000).min(n))
-            .map(|id| NewRecord {
-                hash: &hashes[id],
-                error_type: Some("KeyError"),
-                embedding: data.record(id),
-            })
-            .collect();
-        store.insert_batch(VERSION, PROJECT, &batch, None, NOW)?;
-    }
+    bulk_load(&store, &data, &hashes, 0..n, 10_000)?;
     while store
         .index_info(VERSION, PROJECT)?
         .is_some_and(|i| i.staged > 0)
