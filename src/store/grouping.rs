@@ -1053,7 +1053,7 @@ impl Store {
         let Ok(mut unpacked) = unpacked else {
             return Ok(None);
         };
-        let mut hashes = HashMap::new();
+        let mut hashes = HashMap::with_capacity(unpacked.keys().count());
         let mut written_after_save = Vec::new();
         for row in rows {
             let (key, value) = row?;
