@@ -132,6 +132,10 @@ impl VectorIndex for AdaptiveIndex {
         }
     }
 
+    fn tombstones(&self) -> usize {
+        self.get_index().tombstones()
+    }
+
     fn graph(&self) -> Option<super::hnsw::GraphHandle> {
         match &self.inner {
             Inner::Exact(_) => None,

@@ -17,10 +17,16 @@
 //! a graph neighbour's vector: they are only ever waypoints, never answers,
 //! and a neighbour's vector keeps them where the graph expects them.
 //!
+//! Removed records are tombstones in the graph (see [`super::hnsw`]); they
+//! are packed like any node and never filled. A slot that usearch itself had
+//! freed (graphs saved before tombstones) is expanded as a tombstone too, so
+//! usearch never re-links it in place.
+//!
 //! Every read is bounds-checked: a damaged file is an error (and the store
 //! rebuilds from sled), never a panic.
 
 use super::IndexError;
+use super::hnsw::{free_slot_tombstone, is_tombstone};
 use std::collections::HashMap;
 
 /// usearch's index head (magic, version, kinds, counts).
@@ -30,7 +36,7 @@ const DENSE_HEAD_BYTES: usize = 64;
 const GRAPH_HEADER_BYTES: usize = 40;
 /// Bytes before a node's neighbour lists: key `u64` and level `i16`.
 const NODE_HEAD_BYTES: usize = 10;
-/// usearch's key for a removed slot.
+/// usearch's key for a slot it freed (`is_tombstone` holds for it too).
 pub const FREE_KEY: u64 = u64::MAX;
 /// Layout version of the packed form (first byte).
 const PACKED_VERSION: u8 = 1;
@@ -235,6 +241,37 @@ impl<'a> BitReader<'a> {
     }
 }
 
+/// Slots (nodes) in a buffer from usearch's `save_to_buffer`.
+pub fn slot_count(usearch: &[u8]) -> Result<usize, IndexError> {
+    Ok(Reader::new(usearch).u32("matrix rows")? as usize)
+}
+
+/// The keys of a usearch buffer's nodes for which `wanted` holds.
+pub fn keys_where(usearch: &[u8], wanted: impl Fn(u64) -> bool) -> Result<Vec<u64>, IndexError> {
+    let mut reader = Reader::new(usearch);
+    let rows = reader.u32("matrix rows")? as usize;
+    let columns = reader.u32("matrix columns")? as usize;
+    let matrix = rows
+        .checked_mul(columns)
+        .ok_or_else(|| corrupt("matrix size"))?;
+    reader.take(matrix + DENSE_HEAD_BYTES, "vector matrix")?;
+    let shape = GraphShape::read(reader.take(GRAPH_HEADER_BYTES, "graph header")?)?;
+    let levels = reader.take(2 * shape.size, "levels")?;
+    let mut keys = Vec::new();
+    for level in levels.chunks_exact(2) {
+        let level = usize::try_from(i16::from_le_bytes([level[0], level[1]]))
+            .ok()
+            .filter(|&l| l <= shape.max_level)
+            .ok_or_else(|| corrupt("node level"))?;
+        let node = reader.take(shape.node_bytes(level), "node")?;
+        let key = u64::from_le_bytes(node[..8].try_into().map_err(|_| corrupt("node key"))?);
+        if wanted(key) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
 /// Packs a buffer from usearch's `save_to_buffer` without its vectors.
 pub fn pack(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
     let mut reader = Reader::new(usearch);
@@ -393,7 +430,7 @@ impl Unpacked {
         let slots = keys
             .iter()
             .enumerate()
-            .filter(|(_, k)| **k != FREE_KEY)
+            .filter(|(_, k)| !is_tombstone(**k))
             .map(|(slot, &k)| (k, slot as u32))
             .collect();
         Ok(Unpacked {
@@ -406,9 +443,9 @@ impl Unpacked {
         })
     }
 
-    /// Keys of the graph's live slots (removed slots excluded).
+    /// Keys of the graph's live slots (tombstones excluded).
     pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
-        self.keys.iter().copied().filter(|&k| k != FREE_KEY)
+        self.keys.iter().copied().filter(|&k| !is_tombstone(k))
     }
 
     pub fn contains(&self, key: u64) -> bool {
@@ -430,7 +467,7 @@ impl Unpacked {
         self.keys
             .iter()
             .zip(&self.filled)
-            .filter(|(k, filled)| **k != FREE_KEY && !**filled)
+            .filter(|(k, filled)| !is_tombstone(**k) && !**filled)
             .map(|(k, _)| *k)
             .collect()
     }
@@ -449,7 +486,15 @@ impl Unpacked {
 
     /// usearch's buffer, every slot with a vector: unfilled slots copy a
     /// filled neighbour's (or, failing that, any filled slot's) vector.
+    /// Slots usearch had freed come back as tombstones.
     pub fn into_buffer(mut self) -> Result<Vec<u8>, IndexError> {
+        for (slot, &key) in self.keys.iter().enumerate() {
+            if key == FREE_KEY {
+                let at = self.node_offsets[slot];
+                let tombstone = free_slot_tombstone(slot as u64).to_le_bytes();
+                self.buffer[at..at + 8].copy_from_slice(&tombstone);
+            }
+        }
         let Some(any) = self.filled.iter().position(|f| *f) else {
             return if self.keys.is_empty() {
                 Ok(self.buffer)
@@ -532,26 +577,41 @@ mod tests {
     proptest! {
         #[test]
         fn round_trips_the_graph_and_fills_vectors_by_key(
-            nodes in proptest::collection::vec((0u8..4, any::<bool>()), 1..60),
+            nodes in proptest::collection::vec((0u8..4, 0u8..3), 1..60),
             m in 2usize..20,
             seed in any::<u64>(),
         ) {
             let columns = 8;
             let levels: Vec<u8> = nodes.iter().map(|n| n.0).collect();
+            // Live keys, slots usearch freed, and tombstones.
             let keys: Vec<u64> = nodes
                 .iter()
                 .enumerate()
-                .map(|(i, n)| if n.1 { FREE_KEY } else { 1000 + 3 * i as u64 })
+                .map(|(i, n)| match n.1 {
+                    0 => 1000 + 3 * i as u64,
+                    1 => FREE_KEY,
+                    _ => crate::index::hnsw::TOMBSTONE_BIT | i as u64,
+                })
                 .collect();
             let original = synthetic(&levels, &keys, columns, m, seed);
+            prop_assert_eq!(slot_count(&original).ok(), Some(keys.len()));
+            let dead: Vec<u64> = keys.iter().copied().filter(|&k| is_tombstone(k)).collect();
+            prop_assert_eq!(keys_where(&original, is_tombstone).ok(), Some(dead));
+            // Freed slots come back as tombstones named by their slot.
+            let expected_keys: Vec<u64> = keys
+                .iter()
+                .enumerate()
+                .map(|(slot, &k)| if k == FREE_KEY { free_slot_tombstone(slot as u64) } else { k })
+                .collect();
+            let expected = synthetic(&levels, &expected_keys, columns, m, seed);
             let packed = pack(&original).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let mut unpacked = Unpacked::new(&packed, columns)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let live: Vec<u64> = keys.iter().copied().filter(|&k| k != FREE_KEY).collect();
+            let live: Vec<u64> = keys.iter().copied().filter(|&k| !is_tombstone(k)).collect();
             prop_assert_eq!(unpacked.keys().collect::<Vec<_>>(), live.clone());
             let rows = keys.len();
             for (slot, &key) in keys.iter().enumerate() {
-                if key != FREE_KEY {
+                if !is_tombstone(key) {
                     let row = &original[MATRIX_START + slot * columns..][..columns];
                     unpacked.vector_mut(key).ok_or_else(|| TestCaseError::fail("no row"))?
                         .copy_from_slice(row);
@@ -566,10 +626,10 @@ mod tests {
             let rebuilt = unpacked.into_buffer().map_err(|e| TestCaseError::fail(e.to_string()))?;
             // The graph itself comes back byte for byte (unused capacity is
             // zero in both), and live rows carry their vectors.
-            prop_assert_eq!(graph_part(&rebuilt, columns), graph_part(&original, columns));
+            prop_assert_eq!(graph_part(&rebuilt, columns), graph_part(&expected, columns));
             for (slot, &key) in keys.iter().enumerate() {
                 let at = MATRIX_START + slot * columns;
-                if key != FREE_KEY {
+                if !is_tombstone(key) {
                     prop_assert_eq!(&rebuilt[at..at + columns], &original[at..at + columns]);
                 }
             }

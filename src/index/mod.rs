@@ -210,6 +210,10 @@ pub trait VectorIndex: Send + Sync {
     fn graph(&self) -> Option<hnsw::GraphHandle> {
         None
     }
+    /// Removed entries still held as graph waypoints (see [`hnsw`]).
+    fn tombstones(&self) -> usize {
+        0
+    }
 }
 
 /// Checks a vector's length and values; bad input is an error, never a panic.

@@ -11,7 +11,7 @@
 //! ~90 µs per insert, more than everything else in a bulk insert together.
 //! The index is derived from sled at the next open.
 
-use super::project_index::ProjectIndex;
+use super::project_index::{ProjectIndex, add_rows};
 use super::records::{
     Record, decode_embedding, encode_embedding, encode_record, normalize, read_record, to_public,
 };
@@ -22,10 +22,8 @@ use super::schema::{
 };
 use super::{OpenReport, Store, StoreError};
 use crate::index::graph_file;
-use crate::index::hnsw::{build_threads, graph_scalar_width, write_graph_vector};
-use crate::index::{
-    Backend, Key, SearchRequest, VectorIndex, new_index, restore_index, validate_vector,
-};
+use crate::index::hnsw::{graph_scalar_width, write_graph_vector};
+use crate::index::{Backend, Key, SearchRequest, new_index, restore_index, validate_vector};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -69,6 +67,9 @@ pub struct IndexInfo {
     /// Acknowledged vectors still waiting for the background indexer to
     /// reach the graph (searched by exact scan meanwhile).
     pub staged: usize,
+    /// Deleted vectors the graph still holds as waypoints, until the
+    /// background indexer compacts it.
+    pub tombstones: usize,
 }
 
 /// Index sizes of one model version, all projects together.
@@ -361,6 +362,7 @@ impl Store {
             backend: i.active_backend(),
             vectors: guard.len(),
             staged: guard.staged_len(),
+            tombstones: i.tombstones(),
         }))
     }
 
@@ -730,6 +732,9 @@ impl Store {
                     removed += 1;
                 }
             }
+            if guard.needs_compaction() {
+                self.indexer.notify(&index);
+            }
         }
         self.forget_fingerprints_of_issues(project, hashes)?;
         self.db.flush()?;
@@ -853,6 +858,10 @@ impl Store {
                 }
             }
             self.unmark_expiry_ids(&bitmap.key, &clear)?;
+        }
+        if guard.needs_compaction() {
+            drop(guard);
+            self.indexer.notify(&index);
         }
         Ok(removed)
     }
@@ -1017,11 +1026,11 @@ impl Store {
             chunk.push((record.id, vector));
             hashes.insert(record.id, hash);
             if chunk.len() == REBUILD_CHUNK {
-                add_chunk(index.as_mut(), &chunk)?;
+                add_rows(index.as_mut(), &chunk)?;
                 chunk.clear();
             }
         }
-        add_chunk(index.as_mut(), &chunk)?;
+        add_rows(index.as_mut(), &chunk)?;
         // A rebuilt graph is worth saving; an exact scan is not.
         let dirty = index.active_backend() == Backend::Hnsw;
         Ok(ProjectIndex::new(index, hashes, dirty))
@@ -1081,7 +1090,7 @@ impl Store {
             }
         }
         let changed = !deleted_after_save.is_empty() || !written_after_save.is_empty();
-        if add_chunk(index.as_mut(), &written_after_save).is_err() || index.len() != hashes.len() {
+        if add_rows(index.as_mut(), &written_after_save).is_err() || index.len() != hashes.len() {
             return Ok(None);
         }
         // A project that shrank well below the exact threshold goes back to the scan.
@@ -1131,19 +1140,6 @@ const REBUILD_CHUNK: usize = if cfg!(test) { 16 } else { 65_536 };
 /// Adds a chunk of a rebuild. Sized first, so that the adaptive backend goes
 /// straight to a graph once the project outgrows the scan; a graph is then
 /// built from all cores.
-fn add_chunk(index: &mut dyn VectorIndex, chunk: &[(Key, Vec<f32>)]) -> Result<(), StoreError> {
-    index.reserve(chunk.len())?;
-    match index.graph() {
-        Some(graph) => graph.add_parallel(chunk, build_threads())?,
-        None => {
-            for (id, vector) in chunk {
-                index.add(*id, vector)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 fn remove_file_if_exists(path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),

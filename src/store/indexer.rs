@@ -6,8 +6,14 @@
 //! project's lock (usearch adds and searches concurrently), then takes the
 //! write lock only to mark the vector as moved. Searches and inserts of the
 //! project therefore never wait for a graph insert.
+//!
+//! The same thread compacts a project whose graph holds more tombstones than
+//! live records (see [`super::project_index`]): a store that deletes or
+//! expires records notifies it as it does for staged vectors.
 
 use super::grouping::SharedIndex;
+use super::project_index::ProjectIndex;
+use crate::index::IndexOptions;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -19,7 +25,7 @@ pub(crate) struct Indexer {
 }
 
 impl Indexer {
-    pub(crate) fn start() -> std::io::Result<Indexer> {
+    pub(crate) fn start(options: IndexOptions) -> std::io::Result<Indexer> {
         let (sender, receiver) = mpsc::channel::<SharedIndex>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
@@ -31,6 +37,11 @@ impl Indexer {
                         return;
                     }
                     drain(&project, &stopping);
+                    if !stopping.load(Ordering::Relaxed) {
+                        compact(&project, &options);
+                        // Vectors staged during the rebuild go into the new graph.
+                        drain(&project, &stopping);
+                    }
                 }
             })?;
         Ok(Indexer {
@@ -90,6 +101,32 @@ fn drain(project: &SharedIndex, stop: &AtomicBool) {
         if let Err(error) = index.finish_staged(&staged.graph, staged.key, added) {
             tracing::warn!(%error, "graph insert failed; the vector stays staged and searchable");
             return;
+        }
+    }
+}
+
+/// Rebuilds the project's graph from its live vectors if tombstones
+/// outnumber them. Only the snapshot and the swap hold the project's lock.
+fn compact(project: &SharedIndex, options: &IndexOptions) {
+    let snapshot = match project.read() {
+        Ok(index) => index.compaction_snapshot(),
+        Err(_) => return,
+    };
+    let Some(snapshot) = snapshot else {
+        return;
+    };
+    let finished = ProjectIndex::rebuild(options, &snapshot).and_then(|rebuilt| {
+        let mut index = project
+            .write()
+            .map_err(|_| crate::index::IndexError::Backend("project lock poisoned".into()))?;
+        index.finish_compaction(&snapshot, rebuilt)
+    });
+    match finished {
+        Ok(swapped) => {
+            tracing::debug!(swapped, records = snapshot.rows.len(), "graph compacted");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "graph compaction failed; the old graph keeps serving");
         }
     }
 }

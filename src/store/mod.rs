@@ -304,6 +304,7 @@ impl Store {
             options.compress,
         )?;
         schema::migrate(&db)?;
+        let indexer = indexer::Indexer::start(options.index).map_err(|e| StoreError::io(dir, e))?;
         let mut store = Store {
             dir: dir.to_owned(),
             versions_tree: db.open_tree(VERSIONS_TREE)?,
@@ -314,7 +315,7 @@ impl Store {
             options,
             versions: RwLock::new(HashMap::new()),
             indexes: RwLock::new(HashMap::new()),
-            indexer: indexer::Indexer::start().map_err(|e| StoreError::io(dir, e))?,
+            indexer,
             open_report: OpenReport::default(),
         };
         store.open_report = store.load()?;

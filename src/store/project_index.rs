@@ -10,11 +10,18 @@
 //! searched by exact scan next to the graph, so every acknowledged record is
 //! found by the next search, exactly as before. The stage is bounded: when
 //! it is full an insert adds to the graph itself (back-pressure).
+//!
+//! Removed records stay in the graph as tombstones (see
+//! [`crate::index::hnsw`]). Once they outnumber the live records the indexer
+//! *compacts* the project: it rebuilds the graph from a snapshot of the live
+//! vectors without holding the project's lock, then swaps it in, replaying
+//! what changed meanwhile ([`ProjectIndex::finish_compaction`]).
 
 use crate::index::exact::ExactIndex;
 use crate::index::hnsw::{GraphHandle, build_threads};
 use crate::index::{Hit, IndexError, IndexOptions, Key, SearchRequest, VectorIndex, new_index};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -30,6 +37,19 @@ pub(crate) struct ProjectIndex {
     pub(super) hashes: HashMap<Key, String>,
     /// Changed since the graph was last saved.
     pub(super) dirty: bool,
+}
+
+/// A graph is rebuilt once its tombstones outnumber its live records and
+/// reach this many (below it, they cost less than a rebuild). Tests use a
+/// handful so that their compactions run.
+pub(crate) const COMPACT_AT_LEAST: usize = if cfg!(test) { 8 } else { 1024 };
+
+/// What a compaction rebuilds: the graph answering when it was taken and the
+/// live vectors it held.
+pub(crate) struct CompactionSnapshot {
+    pub graph: GraphHandle,
+    pub dimensions: usize,
+    pub rows: Vec<(Key, Vec<f32>)>,
 }
 
 /// A staged vector handed to the indexer.
@@ -146,6 +166,82 @@ impl ProjectIndex {
         Ok(())
     }
 
+    /// Whether the graph holds more tombstones than live records (and at
+    /// least [`COMPACT_AT_LEAST`]).
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.index.as_ref().is_some_and(|index| {
+            let tombstones = index.tombstones();
+            tombstones >= COMPACT_AT_LEAST && tombstones > index.len()
+        })
+    }
+
+    /// The live vectors of the graph, when it needs compacting.
+    pub(crate) fn compaction_snapshot(&self) -> Option<CompactionSnapshot> {
+        if !self.needs_compaction() {
+            return None;
+        }
+        let index = self.index.as_ref()?;
+        let rows = self
+            .hashes
+            .keys()
+            .filter_map(|&key| index.get(key).map(|vector| (key, vector)))
+            .collect();
+        Some(CompactionSnapshot {
+            graph: index.graph()?,
+            dimensions: index.dimensions(),
+            rows,
+        })
+    }
+
+    /// Swaps in `rebuilt` (made from `snapshot`'s rows), first replaying what
+    /// changed since the snapshot: records deleted meanwhile are removed,
+    /// vectors added to the old graph meanwhile are added. Returns `false`
+    /// (and changes nothing) when the project's graph was replaced meanwhile.
+    pub(crate) fn finish_compaction(
+        &mut self,
+        snapshot: &CompactionSnapshot,
+        mut rebuilt: Box<dyn VectorIndex>,
+    ) -> Result<bool, IndexError> {
+        let Some(current) = self.index.as_ref() else {
+            return Ok(false);
+        };
+        if !current.graph().is_some_and(|g| g.same(&snapshot.graph)) {
+            return Ok(false);
+        }
+        let taken: HashSet<Key> = snapshot.rows.iter().map(|(key, _)| *key).collect();
+        for key in taken.iter().filter(|key| !self.hashes.contains_key(key)) {
+            rebuilt.remove(*key)?;
+        }
+        for key in self.hashes.keys().filter(|key| !taken.contains(key)) {
+            if let Some(vector) = current.get(*key)
+                && !rebuilt.contains(*key)
+            {
+                rebuilt.add(*key, &vector)?;
+            }
+        }
+        if rebuilt.graph().is_none()
+            && let Some(staged) = self.staged.take()
+        {
+            // Small enough for the exact scan: it takes the staged vectors.
+            for (key, vector) in staged.entries() {
+                rebuilt.add(key, vector)?;
+            }
+        }
+        self.index = Some(rebuilt);
+        self.dirty = true;
+        Ok(true)
+    }
+
+    /// Builds the index `snapshot` describes, from all cores.
+    pub(crate) fn rebuild(
+        options: &IndexOptions,
+        snapshot: &CompactionSnapshot,
+    ) -> Result<Box<dyn VectorIndex>, IndexError> {
+        let mut index = new_index(options, snapshot.dimensions)?;
+        add_rows(index.as_mut(), &snapshot.rows)?;
+        Ok(index)
+    }
+
     /// Moves every staged vector into the graph now, from all cores (bulk
     /// inserts, and before a graph is saved).
     pub(crate) fn unstage_all(&mut self) -> Result<(), IndexError> {
@@ -216,5 +312,19 @@ impl ProjectIndex {
             }
             Err(error) => Err(error),
         }
+    }
+}
+
+/// Adds `rows` to `index`: to a graph from all cores, to a scan one by one.
+pub(crate) fn add_rows(
+    index: &mut dyn VectorIndex,
+    rows: &[(Key, Vec<f32>)],
+) -> Result<(), IndexError> {
+    index.reserve(rows.len())?;
+    match index.graph() {
+        Some(graph) => graph.add_parallel(rows, build_threads()),
+        None => rows
+            .iter()
+            .try_for_each(|(key, vector)| index.add(*key, vector)),
     }
 }

@@ -684,3 +684,71 @@ fn configured_index_defaults_are_the_library_defaults() {
     assert_eq!(from_settings.save_graphs, defaults.save_graphs);
     assert_eq!(from_settings.retention_days, defaults.retention_days);
 }
+
+#[test]
+fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact_dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), graph_options());
+    let mut exact_opts = options();
+    exact_opts.index.backend = Backend::Exact;
+    let exact = open(exact_dir.path(), exact_opts);
+    let vectors: Vec<Vec<f32>> = (0..75)
+        .map(|i| vector(16, i % 16, i as f32 * 0.021))
+        .collect();
+    let hashes: Vec<String> = (0..75).map(|i| format!("{i:032x}")).collect();
+    for (hash, v) in hashes.iter().zip(&vectors) {
+        store.insert_forced(V1, 4, row(hash, v), 1).unwrap();
+        exact.insert_forced(V1, 4, row(hash, v), 1).unwrap();
+    }
+    wait_until_indexed(&store, 4);
+    let compare = |store: &Store| {
+        for v in &vectors {
+            assert_eq!(
+                store.search(V1, 4, v, 3, 2.0, None).unwrap(),
+                exact.search(V1, 4, v, 3, 2.0, None).unwrap()
+            );
+        }
+    };
+    // Below the compaction point the deleted records stay as waypoints.
+    let first: Vec<&str> = hashes[..5].iter().map(String::as_str).collect();
+    store.delete_hashes(4, &first).unwrap();
+    exact.delete_hashes(4, &first).unwrap();
+    let info = store.index_info(V1, 4).unwrap().unwrap();
+    assert_eq!((info.vectors, info.tombstones), (70, 5));
+    compare(&store);
+    // Past it (more tombstones than live records) the graph is rebuilt.
+    let rest: Vec<&str> = hashes[5..50].iter().map(String::as_str).collect();
+    store.delete_hashes(4, &rest).unwrap();
+    exact.delete_hashes(4, &rest).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let info = loop {
+        let info = store.index_info(V1, 4).unwrap().unwrap();
+        if info.tombstones == 0 || std::time::Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!(
+        (info.backend, info.vectors, info.tombstones),
+        (Backend::Hnsw, 25, 0)
+    );
+    assert_eq!(store.scan_project(4).unwrap().indexed_vectors, 25);
+    compare(&store);
+    // The compacted graph takes inserts and deletes, and is saved and loaded.
+    store
+        .insert_forced(V1, 4, row("late", &vectors[0]), 1)
+        .unwrap();
+    exact
+        .insert_forced(V1, 4, row("late", &vectors[0]), 1)
+        .unwrap();
+    store.delete_hashes(4, &[&hashes[60]]).unwrap();
+    exact.delete_hashes(4, &[&hashes[60]]).unwrap();
+    compare(&store);
+    store.close().unwrap();
+    let store = open(dir.path(), graph_options());
+    assert_eq!(store.open_report().indexes_loaded, 1);
+    let info = store.index_info(V1, 4).unwrap().unwrap();
+    assert_eq!((info.vectors, info.tombstones), (25, 1));
+    compare(&store);
+}
