@@ -6,6 +6,7 @@
 //! cargo bench --bench store -- formats            # f32 vs f16 vs i8 result identity
 //! cargo bench --bench store -- crossover          # exact scan vs HNSW by size
 //! cargo bench --bench store -- profile-search --n 300000   # store vs bare graph
+//! cargo bench --bench store -- churn --n 50000    # deletes: tombstones vs usearch remove
 //! cargo bench --bench store --features hora -- crossover   # + hora
 //! python3 benches/pgvector_compare.py --n 10000,100000 --dims 64,384   # side by side
 //! ```
@@ -547,6 +548,88 @@ fn profile_search(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Deletes a tenth of the records and adds as many new ones, round after
+/// round, then searches for sampled live records' own vectors: each must be
+/// its own nearest hit. Ours (removed records become tombstones) against the
+/// baseline, usearch's own `remove`, whose freed slots the next adds re-link
+/// in place. Same vectors, same order, same parameters.
+fn churn(args: &Args) -> Result<()> {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+    let n = args.n.first().copied().unwrap_or(50_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let (rounds, per_round, sampled) = (5, n / 10, 5_000);
+    let data = generate_without_truth(n + rounds * per_round, dims, rounds * per_round, 0, 11);
+    let vector = |id: usize| quantize(data.record(id), EmbeddingFormat::F16);
+    let params = HnswParams::default();
+    let mut ours = HnswIndex::new(dims, params)?;
+    let baseline = Index::new(&IndexOptions {
+        dimensions: dims,
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::F16,
+        connectivity: params.connectivity,
+        expansion_add: params.expansion_add,
+        expansion_search: params.expansion_search,
+        multi: false,
+    })?;
+    baseline.reserve_capacity_and_threads(n + 64, 4)?;
+    let rows: Vec<(u64, Vec<f32>)> = (0..n).map(|id| (id as u64, vector(id))).collect();
+    ours.handle().add_parallel(&rows, 1)?;
+    for (key, v) in &rows {
+        baseline.add(*key, v)?;
+    }
+    let request = SearchRequest {
+        k: 1,
+        radius: 2.0,
+        exclude: None,
+    };
+    let mut live: Vec<u64> = (0..n as u64).collect();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut next = n;
+    println!(
+        "{n}x{dims}, {per_round} deleted and {per_round} added per round, {sampled} self-queries"
+    );
+    println!(
+        "round | tombstones | self-query misses ours / usearch remove | search p50 ours / usearch remove"
+    );
+    for round in 0..=rounds {
+        if round > 0 {
+            for _ in 0..per_round {
+                let key = live.swap_remove(rng.gen_range(0..live.len()));
+                ours.remove(key)?;
+                baseline.remove(key)?;
+            }
+            for _ in 0..per_round {
+                let v = vector(next);
+                ours.add(next as u64, &v)?;
+                baseline.add(next as u64, &v)?;
+                live.push(next as u64);
+                next += 1;
+            }
+        }
+        let (mut misses, mut times) = ([0usize; 2], [Vec::new(), Vec::new()]);
+        for _ in 0..sampled {
+            let key = live[rng.gen_range(0..live.len())];
+            let query = vector(key as usize);
+            let t = Instant::now();
+            let hit = ours.search(&query, &request)?.first().map(|h| h.key);
+            times[0].push(t.elapsed().as_secs_f64() * 1e6);
+            misses[0] += usize::from(hit != Some(key));
+            let t = Instant::now();
+            let hit = baseline.search(&query, 1)?.keys.first().copied();
+            times[1].push(t.elapsed().as_secs_f64() * 1e6);
+            misses[1] += usize::from(hit != Some(key));
+        }
+        let [(ours_p50, _), (base_p50, _)] = times.map(micros);
+        println!(
+            "{round} | {} | {} / {} | {ours_p50:.1} / {base_p50:.1} µs",
+            ours.tombstones(),
+            misses[0],
+            misses[1]
+        );
+    }
+    Ok(())
+}
+
 /// Does storing f16 or i8 change what a search returns, compared with f32?
 fn formats(args: &Args) -> Result<()> {
     let threshold = 0.01f32;
@@ -763,6 +846,7 @@ fn main() -> Result<()> {
         "formats" => formats(&args)?,
         "profile-insert" => profile_insert(&args)?,
         "profile-search" => profile_search(&args)?,
+        "churn" => churn(&args)?,
         // Re-runs `run`'s queries (same seed) against the store it left in
         // --out, ten times over, for profiling the search path.
         "query" => {

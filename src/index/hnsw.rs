@@ -7,13 +7,14 @@
 //! store feeds it vectors that are already f16-exact, so the read-back is
 //! lossless and distances equal the exact backend's.
 //!
-//! usearch adds and searches concurrently, each call on one of a fixed number
-//! of per-thread contexts reserved up front; a call that finds none free fails.
+//! usearch runs calls concurrently, each on one of a fixed number of
+//! per-thread contexts reserved up front; a call that finds none free fails.
 //! [`Graph`] therefore hands out contexts through a semaphore (callers wait
-//! instead of failing), and takes an exclusive lock only for what usearch
-//! cannot do concurrently: growing capacity, removing, and serializing. A
-//! [`GraphHandle`] lets the store's background indexer add to a graph without
-//! holding the project's lock (see `store::indexer`).
+//! instead of failing). Searches run together, and bulk adds run together;
+//! an add beside searches, growing capacity, removing and serializing take
+//! the graph exclusively. A [`GraphHandle`] lets the store's background
+//! indexer add to a graph without holding the project's lock (see
+//! `store::indexer`).
 //!
 //! Removing a key does not call usearch's `remove`: usearch hands a removed
 //! slot to the next add, which re-links that node in place and drops the

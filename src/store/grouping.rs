@@ -956,8 +956,14 @@ impl Store {
                 }
                 report.records += built.hashes.len();
                 live_projects.insert((state.name.clone(), project));
+                let compact = built.needs_compaction();
+                let built = Arc::new(RwLock::new(built));
+                if compact {
+                    // Saved with more tombstones than records (deleted after the save).
+                    self.indexer.notify(&built);
+                }
                 let mut indexes = self.indexes.write().map_err(|_| StoreError::Poisoned)?;
-                indexes.insert((state.name.clone(), project), Arc::new(RwLock::new(built)));
+                indexes.insert((state.name.clone(), project), built);
             }
         }
         report.stale_index_files_removed = self.remove_stale_graph_files(&live_projects)?;

@@ -3,9 +3,10 @@
 //!
 //! One thread per store. An insert that staged a vector sends its project's
 //! index; the thread adds staged vectors one at a time *without* holding the
-//! project's lock (usearch adds and searches concurrently), then takes the
-//! write lock only to mark the vector as moved. Searches and inserts of the
-//! project therefore never wait for a graph insert.
+//! project's lock, then takes the write lock only to mark the vector as
+//! moved. Inserts of the project therefore never wait for a graph insert; a
+//! search waits for at most one (the add takes the graph itself exclusively,
+//! see `index::hnsw`).
 //!
 //! The same thread compacts a project whose graph holds more tombstones than
 //! live records (see [`super::project_index`]): a store that deletes or
