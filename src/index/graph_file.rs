@@ -246,24 +246,59 @@ pub fn slot_count(usearch: &[u8]) -> Result<usize, IndexError> {
     Ok(Reader::new(usearch).u32("matrix rows")? as usize)
 }
 
+/// A usearch buffer's parts up to its nodes, checked; `nodes` reads on
+/// from the first node.
+struct Layout<'a> {
+    columns: usize,
+    dense_head: &'a [u8],
+    graph_header: &'a [u8],
+    shape: GraphShape,
+    levels: &'a [u8],
+    nodes: Reader<'a>,
+}
+
+impl<'a> Layout<'a> {
+    fn read(usearch: &'a [u8]) -> Result<Self, IndexError> {
+        let mut reader = Reader::new(usearch);
+        let rows = reader.u32("matrix rows")? as usize;
+        let columns = reader.u32("matrix columns")? as usize;
+        let matrix = rows
+            .checked_mul(columns)
+            .ok_or_else(|| corrupt("matrix size"))?;
+        reader.take(matrix, "vector matrix")?;
+        let dense_head = reader.take(DENSE_HEAD_BYTES, "index head")?;
+        let graph_header = reader.take(GRAPH_HEADER_BYTES, "graph header")?;
+        let shape = GraphShape::read(graph_header)?;
+        if shape.size != rows {
+            return Err(corrupt("graph size differs from the matrix"));
+        }
+        let levels = reader.take(2 * shape.size, "levels")?;
+        Ok(Layout {
+            columns,
+            dense_head,
+            graph_header,
+            shape,
+            levels,
+            nodes: reader,
+        })
+    }
+}
+
 /// The keys of a usearch buffer's nodes for which `wanted` holds.
 pub fn keys_where(usearch: &[u8], wanted: impl Fn(u64) -> bool) -> Result<Vec<u64>, IndexError> {
-    let mut reader = Reader::new(usearch);
-    let rows = reader.u32("matrix rows")? as usize;
-    let columns = reader.u32("matrix columns")? as usize;
-    let matrix = rows
-        .checked_mul(columns)
-        .ok_or_else(|| corrupt("matrix size"))?;
-    reader.take(matrix + DENSE_HEAD_BYTES, "vector matrix")?;
-    let shape = GraphShape::read(reader.take(GRAPH_HEADER_BYTES, "graph header")?)?;
-    let levels = reader.take(2 * shape.size, "levels")?;
+    let Layout {
+        shape,
+        levels,
+        mut nodes,
+        ..
+    } = Layout::read(usearch)?;
     let mut keys = Vec::new();
     for level in levels.chunks_exact(2) {
         let level = usize::try_from(i16::from_le_bytes([level[0], level[1]]))
             .ok()
             .filter(|&l| l <= shape.max_level)
             .ok_or_else(|| corrupt("node level"))?;
-        let node = reader.take(shape.node_bytes(level), "node")?;
+        let node = nodes.take(shape.node_bytes(level), "node")?;
         let key = u64::from_le_bytes(node[..8].try_into().map_err(|_| corrupt("node key"))?);
         if wanted(key) {
             keys.push(key);
@@ -274,20 +309,14 @@ pub fn keys_where(usearch: &[u8], wanted: impl Fn(u64) -> bool) -> Result<Vec<u6
 
 /// Packs a buffer from usearch's `save_to_buffer` without its vectors.
 pub fn pack(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
-    let mut reader = Reader::new(usearch);
-    let rows = reader.u32("matrix rows")? as usize;
-    let columns = reader.u32("matrix columns")? as usize;
-    let matrix = rows
-        .checked_mul(columns)
-        .ok_or_else(|| corrupt("matrix size"))?;
-    reader.take(matrix, "vector matrix")?;
-    let dense_head = reader.take(DENSE_HEAD_BYTES, "index head")?;
-    let graph_header = reader.take(GRAPH_HEADER_BYTES, "graph header")?;
-    let shape = GraphShape::read(graph_header)?;
-    if shape.size != rows {
-        return Err(corrupt("graph size differs from the matrix"));
-    }
-    let levels = reader.take(2 * shape.size, "levels")?;
+    let Layout {
+        columns,
+        dense_head,
+        graph_header,
+        shape,
+        levels,
+        nodes: mut reader,
+    } = Layout::read(usearch)?;
     let mut out = Vec::with_capacity(shape.size * 48 + 128);
     out.push(PACKED_VERSION);
     out.extend_from_slice(&(columns as u32).to_le_bytes());

@@ -202,6 +202,20 @@ impl Graph {
     /// not exclude searches: callers make sure none runs, or use
     /// [`Graph::add_beside_searches`].
     fn add(&self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
+        self.add_holding(key, vector, false)
+    }
+
+    /// Adds one vector while searches may run. usearch allows that, but a
+    /// search walking nodes that an add is re-linking can miss records that
+    /// were there all along (measured: 176 of ~30,000 searches for a stored
+    /// vector did not return it while another thread added). So this add
+    /// takes the graph exclusively: searches wait for one add, never miss.
+    fn add_beside_searches(&self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
+        self.add_holding(key, vector, true)
+    }
+
+    /// Adds under the shared lock, or the exclusive one when `exclusive`.
+    fn add_holding(&self, key: Key, vector: &[f32], exclusive: bool) -> Result<(), IndexError> {
         validate_vector(vector, self.dimensions)?;
         if is_tombstone(key) {
             return Err(IndexError::Parameter(format!(
@@ -210,7 +224,14 @@ impl Graph {
         }
         loop {
             {
-                let _shared = self.structure.read().map_err(|_| poisoned())?;
+                let _shared = match exclusive {
+                    false => Some(self.structure.read().map_err(|_| poisoned())?),
+                    true => None,
+                };
+                let _exclusive = match exclusive {
+                    true => Some(self.structure.write().map_err(|_| poisoned())?),
+                    false => None,
+                };
                 if self.index.contains(key) {
                     return Err(IndexError::DuplicateKey(key));
                 }
@@ -224,34 +245,6 @@ impl Graph {
             let target = (self.index.capacity() * 2).max(64 + THREAD_CONTEXTS);
             self.reserve(target)?;
         }
-    }
-
-    /// Adds one vector while searches may run. usearch allows that, but a
-    /// search walking nodes that an add is re-linking can miss records that
-    /// were there all along (measured: 176 of ~30,000 searches for a stored
-    /// vector did not return it while another thread added). So this add
-    /// takes the graph exclusively: searches wait for one add, never miss.
-    fn add_beside_searches(&self, key: Key, vector: &[f32]) -> Result<(), IndexError> {
-        validate_vector(vector, self.dimensions)?;
-        if self.slots() + THREAD_CONTEXTS >= self.index.capacity() {
-            let target = (self.index.capacity() * 2).max(64 + THREAD_CONTEXTS);
-            self.reserve(target)?;
-        }
-        let _exclusive = self.structure.write().map_err(|_| poisoned())?;
-        if is_tombstone(key) {
-            return Err(IndexError::Parameter(format!(
-                "key {key} has the graph's tombstone bit set"
-            )));
-        }
-        if self.index.contains(key) {
-            return Err(IndexError::DuplicateKey(key));
-        }
-        if self.slots() >= self.index.capacity() {
-            return Err(IndexError::Backend(
-                "graph capacity changed during an add".into(),
-            ));
-        }
-        self.index.add(key, vector).map_err(|e| backend_error(&e))
     }
 
     /// Turns `key`'s node into a tombstone (see the module docs).

@@ -487,6 +487,20 @@ fn schema_version_is_written_and_a_newer_one_refused() {
     ));
 }
 
+/// The same forced insert into a store and its exact-scan twin.
+fn insert_into_both(stores: [&Store; 2], project: u64, hash: &str, v: &[f32]) {
+    for store in stores {
+        store.insert_forced(V1, project, row(hash, v), 1).unwrap();
+    }
+}
+
+/// The same deletion from a store and its exact-scan twin.
+fn delete_from_both(stores: [&Store; 2], project: u64, hashes: &[&str]) {
+    for store in stores {
+        store.delete_hashes(project, hashes).unwrap();
+    }
+}
+
 /// Polls until the background indexer has moved every staged vector.
 fn wait_until_indexed(store: &Store, project: u64) {
     for _ in 0..2_000 {
@@ -540,12 +554,7 @@ fn staged_vectors_are_searched_deleted_and_moved_into_the_graph() {
     assert_eq!(store.scan_project(5).unwrap().indexed_vectors, live);
     compare(&store);
     // A graph saved while vectors were staged holds them all.
-    store
-        .insert_forced(V1, 5, row("late", &vectors[1]), 1)
-        .unwrap();
-    exact
-        .insert_forced(V1, 5, row("late", &vectors[1]), 1)
-        .unwrap();
+    insert_into_both([&store, &exact], 5, "late", &vectors[1]);
     store.close().unwrap();
     let store = open(dir.path(), graph_options());
     assert_eq!(store.open_report().indexes_loaded, 1);
@@ -698,8 +707,7 @@ fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
         .collect();
     let hashes: Vec<String> = (0..75).map(|i| format!("{i:032x}")).collect();
     for (hash, v) in hashes.iter().zip(&vectors) {
-        store.insert_forced(V1, 4, row(hash, v), 1).unwrap();
-        exact.insert_forced(V1, 4, row(hash, v), 1).unwrap();
+        insert_into_both([&store, &exact], 4, hash, v);
     }
     wait_until_indexed(&store, 4);
     let compare = |store: &Store| {
@@ -712,15 +720,13 @@ fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
     };
     // Below the compaction point the deleted records stay as waypoints.
     let first: Vec<&str> = hashes[..5].iter().map(String::as_str).collect();
-    store.delete_hashes(4, &first).unwrap();
-    exact.delete_hashes(4, &first).unwrap();
+    delete_from_both([&store, &exact], 4, &first);
     let info = store.index_info(V1, 4).unwrap().unwrap();
     assert_eq!((info.vectors, info.tombstones), (70, 5));
     compare(&store);
     // Past it (more tombstones than live records) the graph is rebuilt.
     let rest: Vec<&str> = hashes[5..50].iter().map(String::as_str).collect();
-    store.delete_hashes(4, &rest).unwrap();
-    exact.delete_hashes(4, &rest).unwrap();
+    delete_from_both([&store, &exact], 4, &rest);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let info = loop {
         let info = store.index_info(V1, 4).unwrap().unwrap();
@@ -736,14 +742,8 @@ fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
     assert_eq!(store.scan_project(4).unwrap().indexed_vectors, 25);
     compare(&store);
     // The compacted graph takes inserts and deletes, and is saved and loaded.
-    store
-        .insert_forced(V1, 4, row("late", &vectors[0]), 1)
-        .unwrap();
-    exact
-        .insert_forced(V1, 4, row("late", &vectors[0]), 1)
-        .unwrap();
-    store.delete_hashes(4, &[&hashes[60]]).unwrap();
-    exact.delete_hashes(4, &[&hashes[60]]).unwrap();
+    insert_into_both([&store, &exact], 4, "late", &vectors[0]);
+    delete_from_both([&store, &exact], 4, &[&hashes[60]]);
     compare(&store);
     store.close().unwrap();
     let store = open(dir.path(), graph_options());
