@@ -7,6 +7,7 @@
 //! cargo bench --bench store -- crossover          # exact scan vs HNSW by size
 //! cargo bench --bench store -- profile-search --n 300000   # store vs bare graph
 //! cargo bench --bench store -- churn --n 50000    # deletes: tombstones vs usearch remove
+//! cargo bench --bench store -- layout --n 400000  # insertion vs locality order, 4 KiB vs huge pages
 //! cargo bench --bench store --features hora -- crossover   # + hora
 //! python3 benches/pgvector_compare.py --n 10000,100000 --dims 64,384   # side by side
 //! ```
@@ -263,6 +264,8 @@ struct Args {
     skip_rebuild: bool,
     no_compress: bool,
     graph_f32: bool,
+    /// `query`: open the store with `index.huge_pages = false`.
+    no_huge_pages: bool,
 }
 
 fn parse_list(value: &str) -> Result<Vec<usize>> {
@@ -288,6 +291,7 @@ fn parse_args() -> Result<Args> {
         skip_rebuild: false,
         no_compress: false,
         graph_f32: false,
+        no_huge_pages: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -303,6 +307,7 @@ fn parse_args() -> Result<Args> {
             "--skip-rebuild" => args.skip_rebuild = true,
             "--no-compress" => args.no_compress = true,
             "--graph-f32" => args.graph_f32 = true,
+            "--no-huge-pages" => args.no_huge_pages = true,
             other if !other.starts_with('-') && args.command.is_empty() => {
                 args.command = other.to_owned();
             }
@@ -359,10 +364,16 @@ fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
     // indexer's); searches are timed once it has caught up, and the time it
     // took is reported.
     let t = Instant::now();
+    // Searches are timed once the background indexer is idle: every staged
+    // vector added and the graph's locality layout current (steady state).
     while store
         .index_info(VERSION, PROJECT)?
-        .is_some_and(|i| i.staged > 0)
+        .is_some_and(|i| i.staged > 0 || i.rework_pending)
     {
+        if t.elapsed().as_secs() > 300 {
+            eprintln!("[{n}x{dims}] the indexer is still busy after 300 s; timing searches anyway");
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let indexer_catch_up_s = t.elapsed().as_secs_f64();
@@ -847,6 +858,7 @@ fn main() -> Result<()> {
         "profile-insert" => profile_insert(&args)?,
         "profile-search" => profile_search(&args)?,
         "churn" => churn(&args)?,
+        "layout" => layout(&args)?,
         // Re-runs `run`'s queries (same seed) against the store it left in
         // --out, ten times over, for profiling the search path.
         "query" => {
@@ -858,10 +870,9 @@ fn main() -> Result<()> {
                 args.queries,
                 42 + n as u64 + dims as u64,
             );
-            let store = Store::open(
-                &args.out.join(format!("{n}x{dims}")).join("store"),
-                StoreOptions::default(),
-            )?;
+            let mut options = StoreOptions::default();
+            options.index.hnsw.huge_pages = !args.no_huge_pages;
+            let store = Store::open(&args.out.join(format!("{n}x{dims}")).join("store"), options)?;
             let mut samples = Vec::new();
             for _ in 0..10 {
                 for query in data.queries.chunks_exact(dims) {
@@ -872,6 +883,13 @@ fn main() -> Result<()> {
             }
             let (p50, p99) = micros(samples);
             println!("search p50 {p50:.1} µs, p99 {p99:.1} µs");
+            let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+            for line in rollup
+                .lines()
+                .filter(|l| l.starts_with("Rss") || l.starts_with("AnonHuge"))
+            {
+                println!("{line}");
+            }
         }
         // Times opening an existing store directory (`--out DIR`) three times.
         "open" => {
@@ -895,7 +913,101 @@ fn main() -> Result<()> {
             let result = run(10_000, 64, &args)?;
             println!("{}", serde_json::to_string(&result)?);
         }
-        other => bail!("unknown command {other}; use run, formats or crossover"),
+        other => bail!(
+            "unknown command {other}; use run, formats, crossover, layout, churn or profile-search"
+        ),
+    }
+    Ok(())
+}
+
+/// Search time of one graph in insertion order against the same graph in
+/// locality order (`graph_file::in_locality_order`), first in 4 KiB pages,
+/// then after asking for huge pages (`index::memory`). Same vectors, same
+/// queries, interleaved; the answers must not differ.
+fn layout(args: &Args) -> Result<()> {
+    use stackherd::index::graph_file::in_locality_order;
+    use stackherd::index::memory::advise_huge_pages;
+    let n = args.n.first().copied().unwrap_or(100_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let data = generate(n, dims, 0, args.queries, 5);
+    let rows: Vec<(u64, Vec<f32>)> = (0..n)
+        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
+        .collect();
+    let params = HnswParams {
+        huge_pages: false,
+        ..HnswParams::default()
+    };
+    let built = HnswIndex::new(dims, params)?;
+    let t = Instant::now();
+    built.handle().add_parallel(&rows, 2)?;
+    println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
+    let bytes = built.graph_bytes()?;
+    drop(built);
+    let t = Instant::now();
+    let reordered = in_locality_order(&bytes)?;
+    println!("locality order in {:.2} s", t.elapsed().as_secs_f64());
+    let indexes = [
+        (
+            "insertion order",
+            HnswIndex::from_bytes(&bytes, dims, params)?,
+        ),
+        (
+            "locality order",
+            HnswIndex::from_bytes(&reordered, dims, params)?,
+        ),
+    ];
+    drop((bytes, reordered));
+    let request = SearchRequest {
+        k: 1,
+        radius: 2.0,
+        exclude: None,
+    };
+    let queries: Vec<&[f32]> = data.queries.chunks_exact(dims).collect();
+    println!("pages | layout | search p50 | p99 | recall@1");
+    println!("---|---|---|---|---");
+    for pages in ["4 KiB", "huge"] {
+        if pages == "huge" {
+            let t = Instant::now();
+            let advice = advise_huge_pages();
+            println!(
+                "(advised {} MiB, collapsed {} MiB in {:.2} s)",
+                advice.advised >> 20,
+                advice.collapsed >> 20,
+                t.elapsed().as_secs_f64()
+            );
+            let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+            for line in rollup.lines().filter(|l| l.starts_with("AnonHuge")) {
+                println!(
+                    "({})",
+                    line.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
+            }
+        }
+        let mut times = [Vec::new(), Vec::new()];
+        let mut hits = [0usize; 2];
+        for _ in 0..3 {
+            for (q, query) in queries.iter().enumerate() {
+                let mut found = Vec::new();
+                for (i, (_, index)) in indexes.iter().enumerate() {
+                    let t = Instant::now();
+                    let hit = index.search(query, &request)?;
+                    times[i].push(t.elapsed().as_secs_f64() * 1e6);
+                    hits[i] += usize::from(hit.first().map(|h| h.key) == Some(data.truth[q]));
+                    found.push(hit);
+                }
+                if found[0] != found[1] {
+                    bail!("the two layouts answered query {q} differently");
+                }
+            }
+        }
+        for (i, samples) in times.into_iter().enumerate() {
+            let (p50, p99) = micros(samples);
+            println!(
+                "{pages} | {} | {p50:.1} µs | {p99:.1} µs | {:.4}",
+                indexes[i].0,
+                hits[i] as f64 / (3 * queries.len()) as f64
+            );
+        }
     }
     Ok(())
 }

@@ -217,6 +217,9 @@ pub struct IndexSettings {
     pub expansion_search: usize,
     /// Graph candidates rescored with exact distances.
     pub candidates: usize,
+    /// Ask the kernel for huge pages on large graph memory (Linux; see
+    /// `stackherd::index::memory`).
+    pub huge_pages: bool,
     /// Vectors per project acknowledged before they reach the graph.
     pub graph_staging: usize,
     /// Save graphs at shutdown (fast start-up) or rebuild them at start

@@ -37,6 +37,9 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 /// `capacity / 8` bytes, so this stays modest; callers beyond it wait.
 const THREAD_CONTEXTS: usize = 16;
 
+/// Graphs smaller than this stay in 4 KiB pages (they fit the caches).
+const HUGE_PAGES_FROM: usize = 16_384;
+
 /// Set in the key of a removed node (a tombstone). Record ids come from
 /// sled's monotonic id generator and never reach it; adding such a key is
 /// refused. The other bits number the graph's tombstones in order, so a key
@@ -76,6 +79,9 @@ pub struct Graph {
     tombstones: AtomicUsize,
     /// Number for the next tombstone key (changed only under the exclusive lock).
     next_tombstone: AtomicU64,
+    huge_pages: bool,
+    /// Nodes when huge pages were last asked for (see [`Graph::advise_memory`]).
+    advised_at: AtomicUsize,
 }
 
 /// A counting semaphore over usearch's thread contexts.
@@ -170,7 +176,27 @@ impl Graph {
             contexts: Semaphore::new(THREAD_CONTEXTS),
             tombstones: AtomicUsize::new(0),
             next_tombstone: AtomicU64::new(0),
+            huge_pages: params.huge_pages,
+            advised_at: AtomicUsize::new(0),
         })
+    }
+
+    /// Asks for huge pages once the graph is large enough to miss the TLB,
+    /// and again each time it has doubled (its arenas grow by doubling).
+    fn advise_memory(&self) {
+        let slots = self.slots();
+        let advised_at = self.advised_at.load(Ordering::Relaxed);
+        if !self.huge_pages || slots < HUGE_PAGES_FROM || slots < 2 * advised_at {
+            return;
+        }
+        if self
+            .advised_at
+            .compare_exchange(advised_at, slots, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let advice = super::memory::advise_huge_pages();
+            tracing::debug!(slots, ?advice, "asked for huge pages");
+        }
     }
 
     /// Live keys (tombstones are not counted).
@@ -239,12 +265,15 @@ impl Graph {
                 // margin keeps each one's slot reserved.
                 if self.slots() + THREAD_CONTEXTS < self.index.capacity() {
                     let _context = self.contexts.acquire()?;
-                    return self.index.add(key, vector).map_err(|e| backend_error(&e));
+                    self.index.add(key, vector).map_err(|e| backend_error(&e))?;
+                    break;
                 }
             }
             let target = (self.index.capacity() * 2).max(64 + THREAD_CONTEXTS);
             self.reserve(target)?;
         }
+        self.advise_memory();
+        Ok(())
     }
 
     /// Turns `key`'s node into a tombstone (see the module docs).
@@ -476,6 +505,7 @@ impl HnswIndex {
                 THREAD_CONTEXTS,
             )
             .map_err(|e| backend_error(&e))?;
+        fresh.graph.advise_memory();
         Ok(fresh)
     }
 }

@@ -19,6 +19,7 @@ pub mod graph_file;
 pub mod hnsw;
 #[cfg(feature = "hora")]
 pub mod hora;
+pub mod memory;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -97,6 +98,9 @@ pub struct HnswParams {
     /// `k` (+1 when a key is excluded).
     pub candidates: usize,
     pub quantization: Quantization,
+    /// Ask for huge pages on graph memory (see [`memory`]; off by default:
+    /// its gain did not reproduce on the shared dev machine).
+    pub huge_pages: bool,
 }
 
 impl Default for HnswParams {
@@ -107,6 +111,7 @@ impl Default for HnswParams {
             expansion_search: 100,
             candidates: 16,
             quantization: Quantization::F16,
+            huge_pages: false,
         }
     }
 }

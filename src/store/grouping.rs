@@ -70,6 +70,11 @@ pub struct IndexInfo {
     /// Deleted vectors the graph still holds as waypoints, until the
     /// background indexer compacts it.
     pub tombstones: usize,
+    /// Graph nodes when the graph was last laid out in locality order (0:
+    /// never; the indexer re-lays out a graph that grew by an eighth).
+    pub laid_out: usize,
+    /// The background indexer has a compaction or a re-layout to do.
+    pub rework_pending: bool,
 }
 
 /// Index sizes of one model version, all projects together.
@@ -363,6 +368,8 @@ impl Store {
             vectors: guard.len(),
             staged: guard.staged_len(),
             tombstones: i.tombstones(),
+            laid_out: guard.laid_out(),
+            rework_pending: guard.needs_background_work(),
         }))
     }
 
@@ -556,6 +563,9 @@ impl Store {
         }
         if bulk {
             guard.unstage_all()?;
+            if guard.needs_relayout() {
+                guard.relayout(&self.options.index)?;
+            }
         }
         drop(guard);
         if wrote {
@@ -956,10 +966,11 @@ impl Store {
                 }
                 report.records += built.hashes.len();
                 live_projects.insert((state.name.clone(), project));
-                let compact = built.needs_compaction();
+                // Saved with more tombstones than records (deleted after the
+                // save), or rebuilt from sled in key order, not locality order.
+                let background_work = built.needs_background_work();
                 let built = Arc::new(RwLock::new(built));
-                if compact {
-                    // Saved with more tombstones than records (deleted after the save).
+                if background_work {
                     self.indexer.notify(&built);
                 }
                 let mut indexes = self.indexes.write().map_err(|_| StoreError::Poisoned)?;
@@ -1082,7 +1093,11 @@ impl Store {
             hashes.insert(record.id, hash);
         }
         let deleted_after_save = unpacked.unfilled_keys();
-        let Ok(buffer) = unpacked.into_buffer() else {
+        // Saved in key order (compact); served in locality order (fast).
+        let Ok(buffer) = unpacked
+            .into_buffer()
+            .and_then(|b| graph_file::in_locality_order(&b))
+        else {
             return Ok(None);
         };
         let restored = restore_index(&self.options.index, state.dimensions, &buffer);
@@ -1105,7 +1120,9 @@ impl Store {
         {
             return Ok(None);
         }
-        Ok(Some(ProjectIndex::new(index, hashes, changed)))
+        let mut loaded = ProjectIndex::new(index, hashes, changed);
+        loaded.mark_laid_out();
+        Ok(Some(loaded))
     }
 
     /// Deletes saved graphs of (version, project)s that have no records.

@@ -9,8 +9,9 @@
 //! see `index::hnsw`).
 //!
 //! The same thread compacts a project whose graph holds more tombstones than
-//! live records (see [`super::project_index`]): a store that deletes or
-//! expires records notifies it as it does for staged vectors.
+//! live records, and re-lays out one that has grown (see
+//! [`super::project_index`]): a store that deletes, expires or bulk-inserts
+//! records notifies it as it does for staged vectors.
 
 use super::grouping::SharedIndex;
 use super::project_index::ProjectIndex;
@@ -107,14 +108,20 @@ fn drain(project: &SharedIndex, stop: &AtomicBool) {
 }
 
 /// Rebuilds the project's graph from its live vectors if tombstones
-/// outnumber them. Only the snapshot and the swap hold the project's lock.
+/// outnumber them, or re-lays it out if it has grown. Only the snapshot and
+/// the swap hold the project's lock.
 fn compact(project: &SharedIndex, options: &IndexOptions) {
     let snapshot = match project.read() {
         Ok(index) => index.compaction_snapshot(),
         Err(_) => return,
     };
-    let Some(snapshot) = snapshot else {
-        return;
+    let snapshot = match snapshot {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(%error, "graph snapshot failed; the graph keeps serving as it is");
+            return;
+        }
     };
     let finished = ProjectIndex::rebuild(options, &snapshot).and_then(|rebuilt| {
         let mut index = project
@@ -124,7 +131,7 @@ fn compact(project: &SharedIndex, options: &IndexOptions) {
     });
     match finished {
         Ok(swapped) => {
-            tracing::debug!(swapped, records = snapshot.rows.len(), "graph compacted");
+            tracing::debug!(swapped, records = snapshot.records(), "graph compacted");
         }
         Err(error) => {
             tracing::warn!(%error, "graph compaction failed; the old graph keeps serving");

@@ -188,6 +188,7 @@ impl StoreOptions {
                     expansion_add: index.expansion_add,
                     expansion_search: index.expansion_search,
                     candidates: index.candidates,
+                    huge_pages: index.huge_pages,
                     ..crate::index::HnswParams::default()
                 },
             },

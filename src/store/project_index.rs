@@ -16,10 +16,19 @@
 //! *compacts* the project: it rebuilds the graph from a snapshot of the live
 //! vectors without holding the project's lock, then swaps it in, replaying
 //! what changed meanwhile ([`ProjectIndex::finish_compaction`]).
+//!
+//! The same machinery *re-lays out* a graph that has grown by an eighth
+//! since it was last laid out: its nodes are renumbered in locality order
+//! ([`crate::index::graph_file::in_locality_order`]), so that a search's
+//! nodes share cache lines and pages. Graph adds place nodes in arrival
+//! order, scattered over memory; loaded graphs are laid out at load.
 
 use crate::index::exact::ExactIndex;
-use crate::index::hnsw::{GraphHandle, build_threads};
-use crate::index::{Hit, IndexError, IndexOptions, Key, SearchRequest, VectorIndex, new_index};
+use crate::index::graph_file::{in_locality_order, keys_where};
+use crate::index::hnsw::{GraphHandle, build_threads, is_tombstone};
+use crate::index::{
+    Hit, IndexError, IndexOptions, Key, SearchRequest, VectorIndex, new_index, restore_index,
+};
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -37,6 +46,8 @@ pub(crate) struct ProjectIndex {
     pub(super) hashes: HashMap<Key, String>,
     /// Changed since the graph was last saved.
     pub(super) dirty: bool,
+    /// Graph nodes when the graph was last laid out in locality order.
+    laid_out: usize,
 }
 
 /// A graph is rebuilt once its tombstones outnumber its live records and
@@ -44,12 +55,41 @@ pub(crate) struct ProjectIndex {
 /// handful so that their compactions run.
 pub(crate) const COMPACT_AT_LEAST: usize = if cfg!(test) { 8 } else { 1024 };
 
-/// What a compaction rebuilds: the graph answering when it was taken and the
-/// live vectors it held.
+/// A graph is re-laid out once it has this many nodes and has grown by an
+/// eighth since its last layout (smaller graphs fit the caches).
+pub(crate) const RELAYOUT_FROM: usize = if cfg!(test) { 64 } else { 16_384 };
+
+/// What a compaction works from: the graph answering when it was taken, and
+/// what is made anew from it.
 pub(crate) struct CompactionSnapshot {
     pub graph: GraphHandle,
     pub dimensions: usize,
-    pub rows: Vec<(Key, Vec<f32>)>,
+    pub work: Compaction,
+}
+
+pub(crate) enum Compaction {
+    /// Tombstones outnumber live records: rebuild from the live vectors.
+    Rebuild(Vec<(Key, Vec<f32>)>),
+    /// The graph grew since its last layout: the same graph (usearch's
+    /// serialized form), to be renumbered in locality order.
+    Relayout(Vec<u8>),
+}
+
+impl CompactionSnapshot {
+    /// Live keys the snapshot holds.
+    fn taken(&self) -> Result<HashSet<Key>, IndexError> {
+        Ok(match &self.work {
+            Compaction::Rebuild(rows) => rows.iter().map(|(key, _)| *key).collect(),
+            Compaction::Relayout(graph) => keys_where(graph, |key| !is_tombstone(key))?
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    /// Live records the snapshot holds (for the log).
+    pub(crate) fn records(&self) -> usize {
+        self.taken().map_or(0, |taken| taken.len())
+    }
 }
 
 /// A staged vector handed to the indexer.
@@ -175,25 +215,62 @@ impl ProjectIndex {
         })
     }
 
-    /// The live vectors of the graph, when it needs compacting.
-    pub(crate) fn compaction_snapshot(&self) -> Option<CompactionSnapshot> {
-        if !self.needs_compaction() {
-            return None;
-        }
-        let index = self.index.as_ref()?;
-        let rows = self
-            .hashes
-            .keys()
-            .filter_map(|&key| index.get(key).map(|vector| (key, vector)))
-            .collect();
-        Some(CompactionSnapshot {
-            graph: index.graph()?,
-            dimensions: index.dimensions(),
-            rows,
+    /// Whether the graph has grown by an eighth since it was last laid out.
+    pub(crate) fn needs_relayout(&self) -> bool {
+        self.index.as_ref().is_some_and(|index| {
+            let nodes = index.len() + index.tombstones();
+            index.graph().is_some()
+                && nodes >= RELAYOUT_FROM
+                && nodes > self.laid_out + self.laid_out / 8
         })
     }
 
-    /// Swaps in `rebuilt` (made from `snapshot`'s rows), first replaying what
+    /// Whether the indexer has a compaction or a relayout to do.
+    pub(crate) fn needs_background_work(&self) -> bool {
+        self.needs_compaction() || self.needs_relayout()
+    }
+
+    /// Graph nodes when the graph was last laid out in locality order.
+    pub(crate) fn laid_out(&self) -> usize {
+        self.laid_out
+    }
+
+    /// Records that the graph is in locality order now (it was just loaded).
+    pub(crate) fn mark_laid_out(&mut self) {
+        self.laid_out = self.index.as_ref().map_or(0, |i| i.len() + i.tombstones());
+    }
+
+    /// What the indexer rebuilds or re-lays out, if anything.
+    pub(crate) fn compaction_snapshot(&self) -> Result<Option<CompactionSnapshot>, IndexError> {
+        let Some(index) = self.index.as_ref() else {
+            return Ok(None);
+        };
+        let Some(graph) = index.graph() else {
+            return Ok(None);
+        };
+        let work = if self.needs_compaction() {
+            let rows = self
+                .hashes
+                .keys()
+                .filter_map(|&key| index.get(key).map(|vector| (key, vector)))
+                .collect();
+            Compaction::Rebuild(rows)
+        } else if self.needs_relayout() {
+            match index.to_bytes()? {
+                Some(bytes) => Compaction::Relayout(bytes),
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(CompactionSnapshot {
+            graph,
+            dimensions: index.dimensions(),
+            work,
+        }))
+    }
+
+    /// Swaps in `rebuilt` (made from `snapshot`), first replaying what
     /// changed since the snapshot: records deleted meanwhile are removed,
     /// vectors added to the old graph meanwhile are added. Returns `false`
     /// (and changes nothing) when the project's graph was replaced meanwhile.
@@ -208,7 +285,7 @@ impl ProjectIndex {
         if !current.graph().is_some_and(|g| g.same(&snapshot.graph)) {
             return Ok(false);
         }
-        let taken: HashSet<Key> = snapshot.rows.iter().map(|(key, _)| *key).collect();
+        let taken = snapshot.taken()?;
         for key in taken.iter().filter(|key| !self.hashes.contains_key(key)) {
             rebuilt.remove(*key)?;
         }
@@ -228,18 +305,46 @@ impl ProjectIndex {
             }
         }
         self.index = Some(rebuilt);
+        self.mark_laid_out();
         self.dirty = true;
         Ok(true)
     }
 
-    /// Builds the index `snapshot` describes, from all cores.
+    /// Lays the graph out in locality order now, under the caller's write
+    /// lock (after a bulk insert, which holds it anyway: a background
+    /// re-layout would have to replay the whole batch).
+    pub(crate) fn relayout(&mut self, options: &IndexOptions) -> Result<(), IndexError> {
+        let Some(index) = self.index.as_ref() else {
+            return Ok(());
+        };
+        let Some(graph) = index.to_bytes()? else {
+            return Ok(());
+        };
+        let laid_out = restore_index(options, index.dimensions(), &in_locality_order(&graph)?)?;
+        self.index = Some(laid_out);
+        self.mark_laid_out();
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes the index `snapshot` describes (a rebuild from all cores), its
+    /// graph in locality order.
     pub(crate) fn rebuild(
         options: &IndexOptions,
         snapshot: &CompactionSnapshot,
     ) -> Result<Box<dyn VectorIndex>, IndexError> {
-        let mut index = new_index(options, snapshot.dimensions)?;
-        add_rows(index.as_mut(), &snapshot.rows)?;
-        Ok(index)
+        let graph = match &snapshot.work {
+            Compaction::Relayout(graph) => in_locality_order(graph)?,
+            Compaction::Rebuild(rows) => {
+                let mut index = new_index(options, snapshot.dimensions)?;
+                add_rows(index.as_mut(), rows)?;
+                match index.to_bytes()? {
+                    Some(graph) => in_locality_order(&graph)?,
+                    None => return Ok(index),
+                }
+            }
+        };
+        restore_index(options, snapshot.dimensions, &graph)
     }
 
     /// Moves every staged vector into the graph now, from all cores (bulk

@@ -752,3 +752,73 @@ fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
     assert_eq!((info.vectors, info.tombstones), (25, 1));
     compare(&store);
 }
+
+/// Polls until `done` holds for the project's index info (10 s at most).
+fn wait_for_info(store: &Store, project: u64, done: impl Fn(&IndexInfo) -> bool) -> IndexInfo {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let info = store.index_info(V1, project).unwrap().unwrap();
+        if done(&info) || std::time::Instant::now() > deadline {
+            return info;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn grown_graphs_are_laid_out_again_and_answer_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact_dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), graph_options());
+    let mut exact_opts = options();
+    exact_opts.index.backend = Backend::Exact;
+    let exact = open(exact_dir.path(), exact_opts);
+    let vectors: Vec<Vec<f32>> = (0..300)
+        .map(|i| vector(16, i % 16, i as f32 * 0.003))
+        .collect();
+    let hashes: Vec<String> = (0..300).map(|i| format!("{i:032x}")).collect();
+    let compare = |store: &Store| {
+        for v in &vectors {
+            assert_eq!(
+                store.search(V1, 6, v, 3, 2.0, None).unwrap(),
+                exact.search(V1, 6, v, 3, 2.0, None).unwrap()
+            );
+        }
+    };
+    // One at a time: the indexer adds them, then lays the graph out.
+    for (hash, v) in hashes.iter().zip(&vectors).take(200) {
+        insert_into_both([&store, &exact], 6, hash, v);
+    }
+    let info = wait_for_info(&store, 6, |i| i.staged == 0 && !i.rework_pending);
+    assert_eq!((info.backend, info.vectors), (Backend::Hnsw, 200));
+    assert!(
+        info.laid_out > 150,
+        "laid out at {} of 200 nodes",
+        info.laid_out
+    );
+    compare(&store);
+    // A bulk insert grows it past an eighth: laid out again in the background.
+    let rows: Vec<NewRecord<'_>> = hashes[200..]
+        .iter()
+        .zip(&vectors[200..])
+        .map(|(hash, v)| row(hash, v))
+        .collect();
+    for target in [&store, &exact] {
+        target.insert_batch(V1, 6, &rows, None, 1).unwrap();
+    }
+    let info = wait_for_info(&store, 6, |i| i.laid_out == 300);
+    assert_eq!((info.vectors, info.laid_out), (300, 300));
+    compare(&store);
+    // Deletes after the layout, then a save and a load (laid out at load).
+    delete_from_both([&store, &exact], 6, &[&hashes[3], &hashes[250]]);
+    compare(&store);
+    store.close().unwrap();
+    let store = open(dir.path(), graph_options());
+    assert_eq!(store.open_report().indexes_loaded, 1);
+    let info = store.index_info(V1, 6).unwrap().unwrap();
+    assert_eq!(
+        (info.vectors, info.tombstones, info.laid_out),
+        (298, 2, 300)
+    );
+    compare(&store);
+}
