@@ -320,8 +320,7 @@ impl ProjectIndex {
         let Some(graph) = index.to_bytes()? else {
             return Ok(());
         };
-        let laid_out = restore_index(options, index.dimensions(), &in_locality_order(&graph)?)?;
-        self.index = Some(laid_out);
+        self.index = Some(laid_out_index(options, index.dimensions(), &graph)?);
         self.mark_laid_out();
         self.dirty = true;
         Ok(())
@@ -333,18 +332,17 @@ impl ProjectIndex {
         options: &IndexOptions,
         snapshot: &CompactionSnapshot,
     ) -> Result<Box<dyn VectorIndex>, IndexError> {
-        let graph = match &snapshot.work {
-            Compaction::Relayout(graph) => in_locality_order(graph)?,
+        match &snapshot.work {
+            Compaction::Relayout(graph) => laid_out_index(options, snapshot.dimensions, graph),
             Compaction::Rebuild(rows) => {
                 let mut index = new_index(options, snapshot.dimensions)?;
                 add_rows(index.as_mut(), rows)?;
                 match index.to_bytes()? {
-                    Some(graph) => in_locality_order(&graph)?,
-                    None => return Ok(index),
+                    Some(graph) => laid_out_index(options, snapshot.dimensions, &graph),
+                    None => Ok(index),
                 }
             }
-        };
-        restore_index(options, snapshot.dimensions, &graph)
+        }
     }
 
     /// Moves every staged vector into the graph now, from all cores (bulk
@@ -418,6 +416,15 @@ impl ProjectIndex {
             Err(error) => Err(error),
         }
     }
+}
+
+/// The index a serialized graph restores to, its nodes in locality order.
+fn laid_out_index(
+    options: &IndexOptions,
+    dimensions: usize,
+    graph: &[u8],
+) -> Result<Box<dyn VectorIndex>, IndexError> {
+    restore_index(options, dimensions, &in_locality_order(graph)?)
 }
 
 /// Adds `rows` to `index`: to a graph from all cores, to a scan one by one.

@@ -494,6 +494,13 @@ fn insert_into_both(stores: [&Store; 2], project: u64, hash: &str, v: &[f32]) {
     }
 }
 
+/// A graph-backed store and its exact-scan twin, for comparing answers.
+fn graph_and_exact_stores(dir: &Path, exact_dir: &Path) -> (Store, Store) {
+    let mut exact_opts = options();
+    exact_opts.index.backend = Backend::Exact;
+    (open(dir, graph_options()), open(exact_dir, exact_opts))
+}
+
 /// The same deletion from a store and its exact-scan twin.
 fn delete_from_both(stores: [&Store; 2], project: u64, hashes: &[&str]) {
     for store in stores {
@@ -696,12 +703,8 @@ fn configured_index_defaults_are_the_library_defaults() {
 
 #[test]
 fn deletes_leave_tombstones_that_the_indexer_compacts_away() {
-    let dir = tempfile::tempdir().unwrap();
-    let exact_dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), graph_options());
-    let mut exact_opts = options();
-    exact_opts.index.backend = Backend::Exact;
-    let exact = open(exact_dir.path(), exact_opts);
+    let (dir, exact_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store, exact) = graph_and_exact_stores(dir.path(), exact_dir.path());
     let vectors: Vec<Vec<f32>> = (0..75)
         .map(|i| vector(16, i % 16, i as f32 * 0.021))
         .collect();
@@ -767,12 +770,8 @@ fn wait_for_info(store: &Store, project: u64, done: impl Fn(&IndexInfo) -> bool)
 
 #[test]
 fn grown_graphs_are_laid_out_again_and_answer_the_same() {
-    let dir = tempfile::tempdir().unwrap();
-    let exact_dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), graph_options());
-    let mut exact_opts = options();
-    exact_opts.index.backend = Backend::Exact;
-    let exact = open(exact_dir.path(), exact_opts);
+    let (dir, exact_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store, exact) = graph_and_exact_stores(dir.path(), exact_dir.path());
     let vectors: Vec<Vec<f32>> = (0..300)
         .map(|i| vector(16, i % 16, i as f32 * 0.003))
         .collect();
