@@ -859,6 +859,7 @@ fn main() -> Result<()> {
         "profile-search" => profile_search(&args)?,
         "churn" => churn(&args)?,
         "layout" => layout(&args)?,
+        "walk" => walk(&args)?,
         // Re-runs `run`'s queries (same seed) against the store it left in
         // --out, ten times over, for profiling the search path.
         "query" => {
@@ -914,7 +915,7 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
         }
         other => bail!(
-            "unknown command {other}; use run, formats, crossover, layout, churn or profile-search"
+            "unknown command {other}; use run, formats, crossover, layout, walk, churn or profile-search"
         ),
     }
     Ok(())
@@ -935,6 +936,7 @@ fn layout(args: &Args) -> Result<()> {
         .collect();
     let params = HnswParams {
         huge_pages: false,
+        search_copy: false,
         ..HnswParams::default()
     };
     let built = HnswIndex::new(dims, params)?;
@@ -1008,6 +1010,122 @@ fn layout(args: &Args) -> Result<()> {
                 hits[i] as f64 / (3 * queries.len()) as f64
             );
         }
+    }
+    Ok(())
+}
+
+/// usearch's own walk against the search copy (`index::flat_graph`) of the
+/// same graph, in locality order as the store keeps it: same vectors, same
+/// queries, interleaved, 3 passes.
+fn walk(args: &Args) -> Result<()> {
+    use stackherd::index::graph_file::in_locality_order;
+    let n = args.n.first().copied().unwrap_or(100_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let data = generate(n, dims, 0, args.queries, 5);
+    let rows: Vec<(u64, Vec<f32>)> = (0..n)
+        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
+        .collect();
+    let usearch_walk = HnswParams {
+        search_copy: false,
+        ..HnswParams::default()
+    };
+    let built = HnswIndex::new(dims, usearch_walk)?;
+    let t = Instant::now();
+    built.handle().add_parallel(&rows, 2)?;
+    println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
+    let bytes = in_locality_order(&built.graph_bytes()?)?;
+    drop(built);
+    let t = Instant::now();
+    let with_copy = HnswIndex::from_bytes(&bytes, dims, HnswParams::default())?;
+    println!(
+        "loaded with its search copy in {:.2} s ({} MiB copy)",
+        t.elapsed().as_secs_f64(),
+        with_copy.handle().copy_bytes() >> 20
+    );
+    let indexes = [
+        (
+            "usearch walk",
+            HnswIndex::from_bytes(&bytes, dims, usearch_walk)?,
+        ),
+        ("search copy", with_copy),
+    ];
+    copy_pages(&bytes, dims, &data)?;
+    drop(bytes);
+    let request = SearchRequest {
+        k: 1,
+        radius: 2.0,
+        exclude: None,
+    };
+    let queries: Vec<&[f32]> = data.queries.chunks_exact(dims).collect();
+    let mut times = [Vec::new(), Vec::new()];
+    let mut hits = [0usize; 2];
+    let mut differing = 0;
+    for _ in 0..3 {
+        for (q, query) in queries.iter().enumerate() {
+            let mut found = Vec::new();
+            for (i, (_, index)) in indexes.iter().enumerate() {
+                let t = Instant::now();
+                let hit = index.search(query, &request)?;
+                times[i].push(t.elapsed().as_secs_f64() * 1e6);
+                hits[i] += usize::from(hit.first().map(|h| h.key) == Some(data.truth[q]));
+                found.push(hit);
+            }
+            differing += usize::from(found[0] != found[1]);
+        }
+    }
+    println!("walk | search p50 | p99 | recall@1");
+    println!("---|---|---|---");
+    let mut medians = Vec::new();
+    for (i, samples) in times.into_iter().enumerate() {
+        let (p50, p99) = micros(samples);
+        medians.push(p50);
+        println!(
+            "{} | {p50:.1} µs | {p99:.1} µs | {:.4}",
+            indexes[i].0,
+            hits[i] as f64 / (3 * queries.len()) as f64
+        );
+    }
+    println!(
+        "copy {:.2}x faster (p50); answers differed for {differing} of {} searches",
+        medians[0] / medians[1],
+        3 * queries.len()
+    );
+    Ok(())
+}
+
+/// The search copy's walk alone (`FlatGraph::search`, 16 candidates, ef 100)
+/// in 4 KiB pages against huge pages: same graph, interleaved, 3 passes.
+fn copy_pages(bytes: &[u8], dims: usize, data: &Data) -> Result<()> {
+    use stackherd::index::flat_graph::FlatGraph;
+    use stackherd::index::{Quantization, normalized};
+    let copies = [false, true]
+        .map(|huge| FlatGraph::from_usearch_in_pages(bytes, dims, Quantization::F16, huge));
+    let [small, huge] = copies;
+    let copies = [("4 KiB pages", small?), ("huge pages", huge?)];
+    let queries: Vec<Vec<f32>> = data.queries.chunks_exact(dims).map(normalized).collect();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        for query in &queries {
+            for (i, (_, copy)) in copies.iter().enumerate() {
+                let t = Instant::now();
+                std::hint::black_box(copy.search(query, 16, 100, None));
+                times[i].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    for line in rollup.lines().filter(|l| l.starts_with("AnonHuge")) {
+        println!(
+            "({})",
+            line.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    for (i, samples) in times.into_iter().enumerate() {
+        let (p50, p99) = micros(samples);
+        println!(
+            "copy walk alone, {} | {p50:.1} µs | {p99:.1} µs",
+            copies[i].0
+        );
     }
     Ok(())
 }

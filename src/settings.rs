@@ -220,6 +220,9 @@ pub struct IndexSettings {
     /// Ask the kernel for huge pages on large graph memory (Linux; see
     /// `stackherd::index::memory`).
     pub huge_pages: bool,
+    /// Search large graphs through a prefetching copy of their vectors and
+    /// links (faster; one more copy in memory). See `stackherd::index::flat_graph`.
+    pub search_copy: bool,
     /// Vectors per project acknowledged before they reach the graph.
     pub graph_staging: usize,
     /// Save graphs at shutdown (fast start-up) or rebuild them at start

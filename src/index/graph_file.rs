@@ -519,6 +519,95 @@ impl<'a> Nodes<'a> {
     }
 }
 
+/// Read access to a usearch buffer's graph, node by node (what a search
+/// copy is made from, see [`super::flat_graph`]). Every read is checked.
+pub(crate) struct GraphView<'a> {
+    nodes: Nodes<'a>,
+}
+
+impl<'a> GraphView<'a> {
+    pub(crate) fn read(usearch: &'a [u8]) -> Result<Self, IndexError> {
+        Ok(GraphView {
+            nodes: Nodes::read(usearch)?,
+        })
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.nodes.spans.len()
+    }
+
+    /// Neighbour capacity at level 0 (usearch's `connectivity_base`).
+    pub(crate) fn base_capacity(&self) -> usize {
+        self.nodes.layout.shape.connectivity_base
+    }
+
+    pub(crate) fn max_level(&self) -> usize {
+        self.nodes.layout.shape.max_level
+    }
+
+    /// The slot searches start from (`None` for an empty graph).
+    pub(crate) fn entry(&self) -> Result<Option<usize>, IndexError> {
+        let entry = entry_slot(self.nodes.layout.graph_header)?;
+        match (self.size(), entry < self.size()) {
+            (0, _) => Ok(None),
+            (_, true) => Ok(Some(entry)),
+            (_, false) => Err(corrupt("entry slot out of range")),
+        }
+    }
+
+    /// Bytes per vector.
+    pub(crate) fn columns(&self) -> usize {
+        self.nodes.layout.columns
+    }
+
+    pub(crate) fn key(&self, slot: usize) -> u64 {
+        self.nodes.key(slot)
+    }
+
+    pub(crate) fn level(&self, slot: usize) -> usize {
+        self.nodes.spans[slot].0
+    }
+
+    /// `slot`'s vector in the graph's scalar layout.
+    pub(crate) fn vector(&self, slot: usize) -> &'a [u8] {
+        let start = MATRIX_START + slot * self.columns();
+        &self.nodes.usearch[start..start + self.columns()]
+    }
+
+    /// Replaces `out` with `slot`'s neighbours at `level` (checked against
+    /// the capacity and the graph's size).
+    pub(crate) fn neighbours(
+        &self,
+        slot: usize,
+        level: usize,
+        out: &mut Vec<u32>,
+    ) -> Result<(), IndexError> {
+        let shape = self.nodes.layout.shape;
+        let (node_level, span) = self.nodes.spans[slot];
+        out.clear();
+        if level > node_level {
+            return Ok(());
+        }
+        let skipped = match level {
+            0 => 0,
+            _ => 4 + 4 * shape.connectivity_base + (level - 1) * (4 + 4 * shape.connectivity),
+        };
+        let mut lists = Reader::new(&span[NODE_HEAD_BYTES + skipped..]);
+        let count = lists.u32("neighbour count")? as usize;
+        if count > shape.capacity(level) {
+            return Err(corrupt("neighbour count above capacity"));
+        }
+        for slot in lists.take(4 * count, "neighbour slots")?.chunks_exact(4) {
+            let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+            if slot as usize >= shape.size {
+                return Err(corrupt("neighbour slot out of range"));
+            }
+            out.push(slot);
+        }
+        Ok(())
+    }
+}
+
 /// Where the entry slot lies in usearch's graph header (fifth `u64`).
 const ENTRY_SLOT_AT: usize = 32;
 
@@ -942,7 +1031,12 @@ mod tests {
         use crate::index::hnsw::{HnswIndex, graph_scalar_width, write_graph_vector};
         use crate::index::{HnswParams, SearchRequest, VectorIndex};
         let dimensions = 8;
-        let params = HnswParams::default();
+        // usearch's own walk on both sides: 23 distinct vectors under 400
+        // keys tie everywhere, and another walk breaks ties otherwise.
+        let params = HnswParams {
+            search_copy: false,
+            ..HnswParams::default()
+        };
         let width = graph_scalar_width(params.quantization) * dimensions;
         let empty = HnswIndex::new(dimensions, params)?;
         let mut unpacked = Unpacked::new(&pack(&empty.graph_bytes()?)?, width)?;

@@ -25,6 +25,8 @@
 //! its links, searches filter it out, and it is never reused. Tombstones are
 //! dropped when the graph is rebuilt (see [`HnswIndex::tombstones`]).
 
+use super::flat_graph::FlatGraph;
+use super::search_copy::SearchCopy;
 use super::{
     Backend, Hit, HnswParams, IndexError, Key, Quantization, SearchRequest, VectorIndex,
     cosine_distance_unit, inverse_norm, normalized, validate_radius, validate_vector,
@@ -82,6 +84,12 @@ pub struct Graph {
     huge_pages: bool,
     /// Nodes when huge pages were last asked for (see [`Graph::advise_memory`]).
     advised_at: AtomicUsize,
+    quantization: Quantization,
+    expansion_search: usize,
+    /// The copy searches walk instead of usearch's graph (see
+    /// [`super::search_copy`]); changed under the structure lock, so it
+    /// always matches the graph.
+    copy: RwLock<SearchCopy>,
 }
 
 /// A counting semaphore over usearch's thread contexts.
@@ -178,7 +186,43 @@ impl Graph {
             next_tombstone: AtomicU64::new(0),
             huge_pages: params.huge_pages,
             advised_at: AtomicUsize::new(0),
+            quantization: params.quantization,
+            expansion_search: params.expansion_search,
+            copy: RwLock::new(SearchCopy::new(dimensions, params.search_copy)),
         })
+    }
+
+    fn copy_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, SearchCopy>, IndexError> {
+        self.copy.write().map_err(|_| poisoned())
+    }
+
+    /// Takes a new search copy if the current one is missing or behind:
+    /// the bytes under the exclusive lock, the copy with no lock held.
+    fn refresh_copy(&self) -> Result<bool, IndexError> {
+        let bytes = {
+            let _exclusive = self.structure.write().map_err(|_| poisoned())?;
+            if !self
+                .copy
+                .read()
+                .map_err(|_| poisoned())?
+                .wanted(self.slots())
+            {
+                return Ok(false);
+            }
+            let bytes = self.bytes_holding_lock()?;
+            self.copy_mut()?.begin_refresh();
+            bytes
+        };
+        let flat = FlatGraph::from_usearch(&bytes, self.dimensions, self.quantization);
+        drop(bytes);
+        let mut copy = self.copy_mut()?;
+        match flat {
+            Ok(flat) => Ok(copy.finish_refresh(flat, self.slots())),
+            Err(error) => {
+                copy.finish_refresh_failed();
+                Err(error)
+            }
+        }
     }
 
     /// Asks for huge pages once the graph is large enough to miss the TLB,
@@ -266,6 +310,7 @@ impl Graph {
                 if self.slots() + THREAD_CONTEXTS < self.index.capacity() {
                     let _context = self.contexts.acquire()?;
                     self.index.add(key, vector).map_err(|e| backend_error(&e))?;
+                    self.copy_mut()?.note_added(key, vector, self.slots());
                     break;
                 }
             }
@@ -298,6 +343,7 @@ impl Graph {
         if renamed > 0 {
             self.next_tombstone.store(number + 1, Ordering::Relaxed);
             self.tombstones.fetch_add(1, Ordering::Relaxed);
+            self.copy_mut()?.note_removed(key, self.slots());
         }
         Ok(renamed > 0)
     }
@@ -313,6 +359,11 @@ impl Graph {
 
     fn bytes(&self) -> Result<Vec<u8>, IndexError> {
         let _exclusive = self.structure.write().map_err(|_| poisoned())?;
+        self.bytes_holding_lock()
+    }
+
+    /// [`Graph::bytes`] for a caller holding the exclusive lock.
+    fn bytes_holding_lock(&self) -> Result<Vec<u8>, IndexError> {
         let mut buffer = vec![0u8; self.index.serialized_length()];
         self.index
             .save_to_buffer(&mut buffer)
@@ -328,12 +379,21 @@ impl Graph {
     ) -> Result<Vec<Hit>, IndexError> {
         validate_vector(query, self.dimensions)?;
         validate_radius(request.radius)?;
-        let _shared = self.structure.read().map_err(|_| poisoned())?;
-        if request.k == 0 || self.len() == 0 {
-            return Ok(Vec::new());
-        }
         let wanted = request.k + usize::from(request.exclude.is_some());
         let count = wanted.max(candidates);
+        if request.k == 0 {
+            return Ok(Vec::new());
+        }
+        {
+            let copy = self.copy.read().map_err(|_| poisoned())?;
+            if let Some(hits) = copy.search(query, request, count, self.expansion_search)? {
+                return Ok(hits);
+            }
+        }
+        let _shared = self.structure.read().map_err(|_| poisoned())?;
+        if self.len() == 0 {
+            return Ok(Vec::new());
+        }
         let matches = {
             let _context = self.contexts.acquire()?;
             let found = if self.tombstones() == 0 {
@@ -379,6 +439,32 @@ impl GraphHandle {
 
     pub fn remove(&self, key: Key) -> Result<bool, IndexError> {
         self.0.remove(key)
+    }
+
+    /// Whether the graph's search copy is missing or behind (a job for the
+    /// store's indexer: [`GraphHandle::refresh_copy`]).
+    pub fn copy_wanted(&self) -> bool {
+        self.0
+            .copy
+            .read()
+            .is_ok_and(|copy| copy.wanted(self.0.slots()))
+    }
+
+    /// Whether searches walk a copy (see [`super::search_copy`]).
+    pub fn copy_current(&self) -> bool {
+        self.0.copy.read().is_ok_and(|copy| copy.is_current())
+    }
+
+    /// Bytes the search copy holds.
+    pub fn copy_bytes(&self) -> usize {
+        self.0.copy.read().map_or(0, |copy| copy.memory_bytes())
+    }
+
+    /// Takes a new search copy if one is wanted; `Ok(true)` when it was
+    /// put in place. Searches and adds go on meanwhile (see
+    /// [`super::search_copy`]).
+    pub fn refresh_copy(&self) -> Result<bool, IndexError> {
+        self.0.refresh_copy()
     }
 
     /// Whether both handles name the same graph.
@@ -498,6 +584,15 @@ impl HnswIndex {
         graph.next_tombstone.store(next, Ordering::Relaxed);
         index.change_expansion_add(params.expansion_add);
         index.change_expansion_search(params.expansion_search);
+        if graph
+            .copy
+            .read()
+            .map_err(|_| poisoned())?
+            .wanted_at_load(graph.slots())
+        {
+            let flat = FlatGraph::from_usearch(bytes, dimensions, params.quantization)?;
+            graph.copy_mut()?.replace(flat);
+        }
         // Loading sizes the thread contexts for this machine; give the graph ours.
         index
             .reserve_capacity_and_threads(
@@ -747,6 +842,95 @@ mod concurrency_tests {
             }
         }
         assert_eq!(missed, 0, "searches missed a record that was in the graph");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+    use crate::index::exact::ExactIndex;
+
+    fn clustered(i: u64) -> Vec<f32> {
+        let mut v = vec![0.01f32; 16];
+        v[(i % 16) as usize] = 1.0;
+        v[((i + 1) % 16) as usize] += (i % 97) as f32 * 0.01;
+        normalized(&v)
+            .iter()
+            .map(|x| half::f16::from_f32(*x).to_f32())
+            .collect()
+    }
+
+    fn assert_same_answers(graph: &HnswIndex, exact: &ExactIndex) -> Result<(), IndexError> {
+        for q in 0..40 {
+            let request = SearchRequest {
+                k: 3,
+                radius: 2.0,
+                exclude: Some(q),
+            };
+            let query = clustered(q * 7 + 3);
+            assert_eq!(
+                graph.search(&query, &request)?,
+                exact.search(&query, &request)?
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds and removes made while a refresh builds its copy are replayed
+    /// onto it; the copy answers as the exact scan throughout.
+    #[test]
+    fn changes_during_a_refresh_are_replayed_onto_the_new_copy() -> Result<(), IndexError> {
+        let mut graph = HnswIndex::new(16, HnswParams::default())?;
+        let mut exact = ExactIndex::new(16);
+        for key in 0..300 {
+            graph.add(key, &clustered(key))?;
+            exact.add(key, &clustered(key))?;
+        }
+        let handle = graph.handle();
+        assert!(handle.copy_wanted() && !handle.copy_current());
+        assert!(handle.refresh_copy()?);
+        assert!(handle.copy_current() && !handle.copy_wanted());
+        assert_same_answers(&graph, &exact)?;
+
+        // A refresh takes the bytes; changes follow before its copy is in place.
+        for key in 300..305 {
+            graph.add(key, &clustered(key))?;
+            exact.add(key, &clustered(key))?;
+        }
+        let bytes = {
+            let _exclusive = graph.graph.structure.write().map_err(|_| poisoned())?;
+            let bytes = graph.graph.bytes_holding_lock()?;
+            graph.graph.copy_mut()?.begin_refresh();
+            bytes
+        };
+        for key in [1, 2, 301] {
+            assert!(graph.remove(key)?);
+            assert!(exact.remove(key)?);
+        }
+        graph.add(1, &clustered(1))?;
+        exact.add(1, &clustered(1))?;
+        graph.add(400, &clustered(400))?;
+        exact.add(400, &clustered(400))?;
+        assert_same_answers(&graph, &exact)?;
+        let flat = FlatGraph::from_usearch(&bytes, 16, Quantization::F16)?;
+        assert!(
+            graph
+                .graph
+                .copy_mut()?
+                .finish_refresh(flat, graph.graph.slots())
+        );
+        assert!(handle.copy_current());
+        assert_same_answers(&graph, &exact)?;
+
+        // Too many changes drop the copy: searches go to usearch meanwhile.
+        for key in 500..600 {
+            graph.add(key, &clustered(key))?;
+            exact.add(key, &clustered(key))?;
+        }
+        assert!(!handle.copy_current() && handle.copy_wanted());
+        assert!(handle.refresh_copy()?);
+        assert_same_answers(&graph, &exact)?;
         Ok(())
     }
 }

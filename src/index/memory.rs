@@ -16,6 +16,9 @@
 //! embeds the store, that includes the host's large heaps. With transparent huge
 //! pages `never` (or on other systems) it does nothing; with `always` the
 //! pages are huge already.
+//!
+//! [`advise_huge_pages_for`] advises one buffer of our own instead (the
+//! search copy's records, `super::flat_graph`), before it is first written.
 
 /// Smallest mapping advised: usearch's arenas start at 8 MiB.
 pub const LARGE_MAPPING: usize = 8 << 20;
@@ -51,6 +54,34 @@ pub fn advise_huge_pages() -> HugePageAdvice {
 #[cfg(not(target_os = "linux"))]
 pub fn advise_huge_pages() -> HugePageAdvice {
     HugePageAdvice::default()
+}
+
+/// Asks for huge pages on the 2 MiB-aligned part of `buffer`, a fresh
+/// allocation of our own not yet written (its pages then come huge as they
+/// are first touched). Returns the bytes advised (0 below
+/// [`LARGE_MAPPING`], or where the kernel refused).
+#[cfg(target_os = "linux")]
+pub fn advise_huge_pages_for(buffer: &[u8]) -> usize {
+    let start = buffer.as_ptr() as usize;
+    let end = start + buffer.len();
+    let (Some(first), last) = (
+        start.checked_next_multiple_of(HUGE_PAGE),
+        end / HUGE_PAGE * HUGE_PAGE,
+    ) else {
+        return 0;
+    };
+    if buffer.len() < LARGE_MAPPING || last <= first {
+        return 0;
+    }
+    match madvise(first, last - first, libc::MADV_HUGEPAGE) {
+        true => last - first,
+        false => 0,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn advise_huge_pages_for(_buffer: &[u8]) -> usize {
+    0
 }
 
 /// `MADV_COLLAPSE` (Linux 6.1); not every libc target names it.

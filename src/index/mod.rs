@@ -15,11 +15,13 @@
 
 pub mod adaptive;
 pub mod exact;
+pub mod flat_graph;
 pub mod graph_file;
 pub mod hnsw;
 #[cfg(feature = "hora")]
 pub mod hora;
 pub mod memory;
+pub mod search_copy;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -101,6 +103,10 @@ pub struct HnswParams {
     /// Ask for huge pages on graph memory (see [`memory`]; off by default:
     /// its gain did not reproduce on the shared dev machine).
     pub huge_pages: bool,
+    /// Search large graphs through a prefetching copy ([`flat_graph`],
+    /// [`search_copy`]) instead of usearch's own walk; costs one more copy
+    /// of the vectors and level-0 links in memory.
+    pub search_copy: bool,
 }
 
 impl Default for HnswParams {
@@ -112,6 +118,7 @@ impl Default for HnswParams {
             candidates: 16,
             quantization: Quantization::F16,
             huge_pages: false,
+            search_copy: true,
         }
     }
 }

@@ -22,7 +22,7 @@ use super::schema::{
 };
 use super::{OpenReport, Store, StoreError};
 use crate::index::graph_file;
-use crate::index::hnsw::{graph_scalar_width, write_graph_vector};
+use crate::index::hnsw::{GraphHandle, graph_scalar_width, write_graph_vector};
 use crate::index::{Backend, Key, SearchRequest, new_index, restore_index, validate_vector};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -73,8 +73,12 @@ pub struct IndexInfo {
     /// Graph nodes when the graph was last laid out in locality order (0:
     /// never; the indexer re-lays out a graph that grew by an eighth).
     pub laid_out: usize,
-    /// The background indexer has a compaction or a re-layout to do.
+    /// The background indexer has a compaction, a re-layout or a search
+    /// copy to make.
     pub rework_pending: bool,
+    /// Searches walk a copy of the graph laid out for them
+    /// ([`crate::index::search_copy`]); the bytes it holds.
+    pub search_copy_bytes: Option<usize>,
 }
 
 /// Index sizes of one model version, all projects together.
@@ -370,6 +374,10 @@ impl Store {
             tombstones: i.tombstones(),
             laid_out: guard.laid_out(),
             rework_pending: guard.needs_background_work(),
+            search_copy_bytes: guard
+                .graph()
+                .filter(GraphHandle::copy_current)
+                .map(|graph| graph.copy_bytes()),
         }))
     }
 
@@ -567,11 +575,13 @@ impl Store {
                 guard.relayout(&self.options.index)?;
             }
         }
+        // A bulk insert may have left the graph's search copy behind.
+        let background_work = guard.needs_background_work();
         drop(guard);
         if wrote {
             self.db.flush()?;
         }
-        if staged && !bulk {
+        if (staged && !bulk) || background_work {
             self.indexer.notify(&index);
         }
         Ok(outcomes)
@@ -742,7 +752,7 @@ impl Store {
                     removed += 1;
                 }
             }
-            if guard.needs_compaction() {
+            if guard.needs_background_work() {
                 self.indexer.notify(&index);
             }
         }
@@ -869,7 +879,7 @@ impl Store {
             }
             self.unmark_expiry_ids(&bitmap.key, &clear)?;
         }
-        if guard.needs_compaction() {
+        if guard.needs_background_work() {
             drop(guard);
             self.indexer.notify(&index);
         }

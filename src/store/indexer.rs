@@ -9,9 +9,11 @@
 //! see `index::hnsw`).
 //!
 //! The same thread compacts a project whose graph holds more tombstones than
-//! live records, and re-lays out one that has grown (see
-//! [`super::project_index`]): a store that deletes, expires or bulk-inserts
-//! records notifies it as it does for staged vectors.
+//! live records, re-lays out one that has grown (see
+//! [`super::project_index`]), and takes a new search copy of a graph whose
+//! copy fell behind (see [`crate::index::search_copy`]): a store that
+//! deletes, expires or bulk-inserts records notifies it as it does for
+//! staged vectors.
 
 use super::grouping::SharedIndex;
 use super::project_index::ProjectIndex;
@@ -43,6 +45,7 @@ impl Indexer {
                         compact(&project, &options);
                         // Vectors staged during the rebuild go into the new graph.
                         drain(&project, &stopping);
+                        refresh_search_copy(&project);
                     }
                 }
             })?;
@@ -135,6 +138,23 @@ fn compact(project: &SharedIndex, options: &IndexOptions) {
         }
         Err(error) => {
             tracing::warn!(%error, "graph compaction failed; the old graph keeps serving");
+        }
+    }
+}
+
+/// Takes a new search copy of the project's graph if its copy is missing or
+/// behind. Holds no project lock while it works.
+fn refresh_search_copy(project: &SharedIndex) {
+    let graph = match project.read() {
+        Ok(index) => index.graph(),
+        Err(_) => return,
+    };
+    if let Some(graph) = graph {
+        match graph.refresh_copy() {
+            Ok(refreshed) => tracing::debug!(refreshed, "search copy refreshed"),
+            Err(error) => {
+                tracing::warn!(%error, "search copy failed; searches walk the graph itself");
+            }
         }
     }
 }

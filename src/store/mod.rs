@@ -189,6 +189,7 @@ impl StoreOptions {
                     expansion_search: index.expansion_search,
                     candidates: index.candidates,
                     huge_pages: index.huge_pages,
+                    search_copy: index.search_copy,
                     ..crate::index::HnswParams::default()
                 },
             },

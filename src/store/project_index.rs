@@ -225,9 +225,21 @@ impl ProjectIndex {
         })
     }
 
-    /// Whether the indexer has a compaction or a relayout to do.
+    /// Whether the indexer has a compaction, a relayout or a search copy
+    /// to make.
     pub(crate) fn needs_background_work(&self) -> bool {
-        self.needs_compaction() || self.needs_relayout()
+        self.needs_compaction() || self.needs_relayout() || self.needs_search_copy()
+    }
+
+    /// Whether the graph's search copy is missing or behind
+    /// ([`crate::index::search_copy`]).
+    pub(crate) fn needs_search_copy(&self) -> bool {
+        self.graph().is_some_and(|graph| graph.copy_wanted())
+    }
+
+    /// The graph serving the project, if one does.
+    pub(crate) fn graph(&self) -> Option<GraphHandle> {
+        self.index.as_ref().and_then(|index| index.graph())
     }
 
     /// Graph nodes when the graph was last laid out in locality order.

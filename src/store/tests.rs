@@ -790,6 +790,7 @@ fn grown_graphs_are_laid_out_again_and_answer_the_same() {
     }
     let info = wait_for_info(&store, 6, |i| i.staged == 0 && !i.rework_pending);
     assert_eq!((info.backend, info.vectors), (Backend::Hnsw, 200));
+    assert!(info.search_copy_bytes.is_some_and(|b| b > 0));
     assert!(
         info.laid_out > 150,
         "laid out at {} of 200 nodes",
@@ -819,5 +820,49 @@ fn grown_graphs_are_laid_out_again_and_answer_the_same() {
         (info.vectors, info.tombstones, info.laid_out),
         (298, 2, 300)
     );
+    assert!(info.search_copy_bytes.is_some(), "copied at load");
     compare(&store);
+}
+
+/// Searches walk a copy of the graph; records inserted and deleted since
+/// it was taken are answered for exactly as by the exact scan, before and
+/// after the indexer takes a new copy.
+#[test]
+fn search_copies_follow_inserts_and_deletes() {
+    let (dir, exact_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (store, exact) = graph_and_exact_stores(dir.path(), exact_dir.path());
+    let vectors: Vec<Vec<f32>> = (0..260)
+        .map(|i| vector(16, i % 16, i as f32 * 0.004))
+        .collect();
+    let hashes: Vec<String> = (0..260).map(|i| format!("{i:032x}")).collect();
+    let compare = || {
+        for v in vectors.iter().step_by(3) {
+            assert_eq!(
+                store.search(V1, 8, v, 4, 2.0, None).unwrap(),
+                exact.search(V1, 8, v, 4, 2.0, None).unwrap()
+            );
+        }
+    };
+    for (hash, v) in hashes.iter().zip(&vectors).take(100) {
+        insert_into_both([&store, &exact], 8, hash, v);
+    }
+    let idle = |i: &IndexInfo| i.staged == 0 && !i.rework_pending;
+    assert!(wait_for_info(&store, 8, idle).search_copy_bytes.is_some());
+    compare();
+    let mut deleted = 0;
+    for round in 0..8 {
+        for i in 100 + round * 20..120 + round * 20 {
+            insert_into_both([&store, &exact], 8, &hashes[i], &vectors[i]);
+        }
+        let doomed: Vec<&str> = (0..6).map(|j| hashes[deleted + j].as_str()).collect();
+        delete_from_both([&store, &exact], 8, &doomed);
+        deleted += 6;
+        compare();
+        let info = wait_for_info(&store, 8, idle);
+        assert!(
+            idle(&info) && info.search_copy_bytes.is_some(),
+            "round {round}: {info:?}"
+        );
+        compare();
+    }
 }
