@@ -921,6 +921,23 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// `--n` clustered f16-exact vectors (default 100k × 64) in one usearch
+/// graph built from 2 threads: the data, its dimensions and the graph's bytes.
+fn built_graph(args: &Args, params: HnswParams) -> Result<(Data, usize, Vec<u8>)> {
+    let n = args.n.first().copied().unwrap_or(100_000);
+    let dims = args.dims.first().copied().unwrap_or(64);
+    let data = generate(n, dims, 0, args.queries, 5);
+    let rows: Vec<(u64, Vec<f32>)> = (0..n)
+        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
+        .collect();
+    let built = HnswIndex::new(dims, params)?;
+    let t = Instant::now();
+    built.handle().add_parallel(&rows, 2)?;
+    println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
+    let bytes = built.graph_bytes()?;
+    Ok((data, dims, bytes))
+}
+
 /// Search time of one graph in insertion order against the same graph in
 /// locality order (`graph_file::in_locality_order`), first in 4 KiB pages,
 /// then after asking for huge pages (`index::memory`). Same vectors, same
@@ -928,23 +945,12 @@ fn main() -> Result<()> {
 fn layout(args: &Args) -> Result<()> {
     use stackherd::index::graph_file::in_locality_order;
     use stackherd::index::memory::advise_huge_pages;
-    let n = args.n.first().copied().unwrap_or(100_000);
-    let dims = args.dims.first().copied().unwrap_or(64);
-    let data = generate(n, dims, 0, args.queries, 5);
-    let rows: Vec<(u64, Vec<f32>)> = (0..n)
-        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
-        .collect();
     let params = HnswParams {
         huge_pages: false,
         search_copy: false,
         ..HnswParams::default()
     };
-    let built = HnswIndex::new(dims, params)?;
-    let t = Instant::now();
-    built.handle().add_parallel(&rows, 2)?;
-    println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
-    let bytes = built.graph_bytes()?;
-    drop(built);
+    let (data, dims, bytes) = built_graph(args, params)?;
     let t = Instant::now();
     let reordered = in_locality_order(&bytes)?;
     println!("locality order in {:.2} s", t.elapsed().as_secs_f64());
@@ -1019,22 +1025,12 @@ fn layout(args: &Args) -> Result<()> {
 /// queries, interleaved, 3 passes.
 fn walk(args: &Args) -> Result<()> {
     use stackherd::index::graph_file::in_locality_order;
-    let n = args.n.first().copied().unwrap_or(100_000);
-    let dims = args.dims.first().copied().unwrap_or(64);
-    let data = generate(n, dims, 0, args.queries, 5);
-    let rows: Vec<(u64, Vec<f32>)> = (0..n)
-        .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
-        .collect();
     let usearch_walk = HnswParams {
         search_copy: false,
         ..HnswParams::default()
     };
-    let built = HnswIndex::new(dims, usearch_walk)?;
-    let t = Instant::now();
-    built.handle().add_parallel(&rows, 2)?;
-    println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
-    let bytes = in_locality_order(&built.graph_bytes()?)?;
-    drop(built);
+    let (data, dims, bytes) = built_graph(args, usearch_walk)?;
+    let bytes = in_locality_order(&bytes)?;
     let t = Instant::now();
     let with_copy = HnswIndex::from_bytes(&bytes, dims, HnswParams::default())?;
     println!(

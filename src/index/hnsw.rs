@@ -24,6 +24,11 @@
 //! *tombstone* key ([`TOMBSTONE_BIT`] set): the node stays a waypoint with
 //! its links, searches filter it out, and it is never reused. Tombstones are
 //! dropped when the graph is rebuilt (see [`HnswIndex::tombstones`]).
+//!
+//! Graphs of 16,384 nodes or more are searched through a copy laid out for
+//! the walk ([`super::flat_graph`], kept current by [`super::search_copy`]);
+//! usearch's own search serves smaller graphs and graphs whose copy fell
+//! behind.
 
 use super::flat_graph::FlatGraph;
 use super::search_copy::SearchCopy;
