@@ -206,6 +206,9 @@ def main():
     parser.add_argument("--out", default=str(REPO / "target" / "store-bench"))
     parser.add_argument("--skip-rebuild", action="store_true", help="do not time our rebuild-from-sled start-up")
     parser.add_argument("--no-cargo", action="store_true", help="reuse ours.json/vectors.bin already in --out")
+    parser.add_argument("--random-hashes", action="store_true",
+                        help="our side stores Sentry-like hashes in no order (pgvector's table has no hash index, "
+                             "so its size does not depend on the order)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,7 +225,8 @@ def main():
                     "run", "--n", str(n), "--dims", str(dims),
                     "--queries", str(args.queries), "--inserts", str(args.inserts),
                     "--out", str(out),
-                ] + (["--skip-rebuild"] if args.skip_rebuild else [])
+                ] + (["--skip-rebuild"] if args.skip_rebuild else []) \
+                  + (["--random-hashes"] if args.random_hashes else [])
                 subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
             ours = json.loads((case / "ours.json").read_text())
             base, inserts, queries, truth = read_vectors(case / "vectors.bin")

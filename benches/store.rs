@@ -212,6 +212,20 @@ fn hash_of(id: usize) -> String {
     format!("{id:032x}")
 }
 
+/// A 32-hex-digit hash that looks like Sentry's (an MD5): unique per id, in
+/// no order. Sequential hashes ([`hash_of`]) reach sled in key order, which
+/// flatters its log: see `--random-hashes` in benches/README.md.
+fn random_hash_of(id: usize) -> String {
+    let mix = |mut z: u64| {
+        // splitmix64's finalizer: a bijection, so distinct ids stay distinct.
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let id = id as u64;
+    format!("{:016x}{:016x}", mix(id), mix(id ^ 0x9e37_79b9_7f4a_7c15))
+}
+
 /// Inserts records `ids` of `data` in batches (bulk inserts, no threshold).
 fn bulk_load(
     store: &Store,
@@ -266,6 +280,8 @@ struct Args {
     graph_f32: bool,
     /// `query`: open the store with `index.huge_pages = false`.
     no_huge_pages: bool,
+    /// `run`: Sentry-like hashes in no order instead of 0, 1, 2, …
+    random_hashes: bool,
 }
 
 fn parse_list(value: &str) -> Result<Vec<usize>> {
@@ -292,6 +308,7 @@ fn parse_args() -> Result<Args> {
         no_compress: false,
         graph_f32: false,
         no_huge_pages: false,
+        random_hashes: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -308,6 +325,7 @@ fn parse_args() -> Result<Args> {
             "--no-compress" => args.no_compress = true,
             "--graph-f32" => args.graph_f32 = true,
             "--no-huge-pages" => args.no_huge_pages = true,
+            "--random-hashes" => args.random_hashes = true,
             other if !other.starts_with('-') && args.command.is_empty() => {
                 args.command = other.to_owned();
             }
@@ -342,7 +360,12 @@ fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
     let store = Store::open(&dir, options.clone())?;
     let n_base = data.base.len() / dims;
     let t = Instant::now();
-    let hashes: Vec<String> = (0..n).map(hash_of).collect();
+    let name_of = if args.random_hashes {
+        random_hash_of
+    } else {
+        hash_of
+    };
+    let hashes: Vec<String> = (0..n).map(name_of).collect();
     bulk_load(&store, &data, &hashes, 0..n_base, 10_000)?;
     let load_s = t.elapsed().as_secs_f64();
     eprintln!("[{n}x{dims}] bulk-loaded {n_base} in {load_s:.1}s");
@@ -383,7 +406,7 @@ fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
         let t = Instant::now();
         let hits = store.search(VERSION, PROJECT, query, 1, 2.0, None)?;
         search_us.push(t.elapsed().as_secs_f64() * 1e6);
-        if hits.first().map(|h| h.hash.as_str()) == Some(hash_of(*truth as usize).as_str()) {
+        if hits.first().map(|h| h.hash.as_str()) == Some(hashes[*truth as usize].as_str()) {
             correct += 1;
         }
     }
@@ -413,6 +436,7 @@ fn run(n: usize, dims: usize, args: &Args) -> Result<serde_json::Value> {
     let result = json!({
         "n": n, "dims": dims, "queries": args.queries, "timed_inserts": inserts,
         "compress": !args.no_compress,
+        "random_hashes": args.random_hashes,
         "backend": format!("{:?}", info.map(|i| i.backend)),
         "staged_after_inserts": staged_after_inserts,
         "indexer_catch_up_s": indexer_catch_up_s,

@@ -5,6 +5,7 @@
 //! is embedded or stored. The live system (actors, HTTP, CLI) is the
 //! `stackherd-actors` crate.
 
+pub(crate) mod bit_stream;
 pub mod dataset;
 pub mod embed;
 pub mod eval;

@@ -27,6 +27,7 @@
 
 use super::IndexError;
 use super::hnsw::{free_slot_tombstone, is_tombstone};
+use crate::bit_stream::{BitReader, BitWriter};
 use std::collections::HashMap;
 
 /// usearch's index head (magic, version, kinds, counts).
@@ -173,75 +174,6 @@ fn unzigzag(value: u64) -> u64 {
     ((value >> 1) as i64 ^ -((value & 1) as i64)) as u64
 }
 
-struct BitWriter {
-    bytes: Vec<u8>,
-    buffer: u64,
-    filled: u32,
-}
-
-impl BitWriter {
-    fn new() -> Self {
-        BitWriter {
-            bytes: Vec::new(),
-            buffer: 0,
-            filled: 0,
-        }
-    }
-
-    /// Writes the low `bits` (≤ 32) bits of `value`.
-    fn put(&mut self, value: u32, bits: u32) {
-        let masked = u64::from(value) & ((1u64 << bits) - 1);
-        self.buffer |= masked << self.filled;
-        self.filled += bits;
-        while self.filled >= 8 {
-            self.bytes.push(self.buffer as u8);
-            self.buffer >>= 8;
-            self.filled -= 8;
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        if self.filled > 0 {
-            self.bytes.push(self.buffer as u8);
-        }
-        self.bytes
-    }
-}
-
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    next: usize,
-    buffer: u64,
-    filled: u32,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        BitReader {
-            bytes,
-            next: 0,
-            buffer: 0,
-            filled: 0,
-        }
-    }
-
-    fn get(&mut self, bits: u32) -> Result<u32, IndexError> {
-        while self.filled < bits {
-            let byte = *self
-                .bytes
-                .get(self.next)
-                .ok_or_else(|| corrupt("neighbour lists cut short"))?;
-            self.buffer |= u64::from(byte) << self.filled;
-            self.next += 1;
-            self.filled += 8;
-        }
-        let value = (self.buffer & ((1u64 << bits) - 1)) as u32;
-        self.buffer >>= bits;
-        self.filled -= bits;
-        Ok(value)
-    }
-}
-
 /// Slots (nodes) in a buffer from usearch's `save_to_buffer`.
 pub fn slot_count(usearch: &[u8]) -> Result<usize, IndexError> {
     Ok(Reader::new(usearch).u32("matrix rows")? as usize)
@@ -328,7 +260,7 @@ fn pack_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
     out.extend_from_slice(&(columns as u32).to_le_bytes());
     out.extend_from_slice(dense_head);
     out.extend_from_slice(graph_header);
-    let mut bits = BitWriter::new();
+    let mut bits = BitWriter::with_capacity(shape.size * 56);
     let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
     let mut previous_key = 0u64;
     for level in levels.chunks_exact(2) {
@@ -351,14 +283,14 @@ fn pack_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
             if count > shape.capacity(l) {
                 return Err(corrupt("neighbour count above capacity"));
             }
-            bits.put(count as u32, count_bits);
+            bits.put(count as u64, count_bits);
             let slots = lists.take(4 * shape.capacity(l), "neighbour slots")?;
             for slot in slots.chunks_exact(4).take(count) {
                 let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
                 if slot as usize >= shape.size {
                     return Err(corrupt("neighbour slot out of range"));
                 }
-                bits.put(slot, slot_bits);
+                bits.put(u64::from(slot), slot_bits);
             }
         }
     }
@@ -689,6 +621,7 @@ impl Unpacked {
             buffer.extend_from_slice(&i16::from(level).to_le_bytes());
         }
         let mut bits = BitReader::new(reader.rest());
+        let cut_short = || corrupt("neighbour lists cut short");
         let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
         let mut node_offsets = Vec::with_capacity(shape.size);
         for (&key, &level) in keys.iter().zip(&levels) {
@@ -696,13 +629,13 @@ impl Unpacked {
             buffer.extend_from_slice(&key.to_le_bytes());
             buffer.extend_from_slice(&i16::from(level).to_le_bytes());
             for l in 0..=usize::from(level) {
-                let count = bits.get(count_bits)? as usize;
+                let count = bits.get(count_bits).ok_or_else(cut_short)? as usize;
                 if count > shape.capacity(l) {
                     return Err(corrupt("neighbour count above capacity"));
                 }
                 buffer.extend_from_slice(&(count as u32).to_le_bytes());
                 for _ in 0..count {
-                    let slot = bits.get(slot_bits)?;
+                    let slot = bits.get(slot_bits).ok_or_else(cut_short)?;
                     if slot >= rows {
                         return Err(corrupt("neighbour slot out of range"));
                     }

@@ -13,12 +13,13 @@
 
 use super::project_index::{ProjectIndex, add_rows};
 use super::records::{
-    Record, decode_embedding, encode_embedding, encode_record, normalize, read_record, to_public,
+    Record, decode_embedding, decode_record, encode_embedding, encode_record, normalize,
+    read_record, to_public,
 };
 use super::schema::{
     self, EmbeddingFormat, EmbeddingValue, MAX_DIMENSIONS, MAX_ERROR_TYPE_BYTES, MAX_HASH_BYTES,
-    MAX_VERSION_BYTES, RecordV1, RecordValue, VersionValue, decode, encode, expiry_key,
-    project_hash_key, project_prefix, records_tree_name,
+    MAX_VERSION_BYTES, StoredRecord, VersionValue, decode, encode, expiry_key, project_hash_key,
+    project_prefix, records_tree_name,
 };
 use super::{OpenReport, Store, StoreError};
 use crate::index::graph_file;
@@ -626,7 +627,7 @@ impl Store {
         if existing.is_some() {
             return Ok((InsertOutcome::HashExists, false));
         }
-        let record = RecordV1 {
+        let record = StoredRecord {
             id: self.db.generate_id()?,
             error_type: row.error_type.map(str::to_owned),
             first_seen: now,
@@ -666,7 +667,7 @@ impl Store {
         state: &VersionState,
         project: u64,
         hash: &str,
-        record: &RecordV1,
+        record: &StoredRecord,
     ) -> Result<(), StoreError> {
         state.records.remove(project_hash_key(project, hash))?;
         self.unmark_expiry(&state.name, project, record.id, record.last_seen)
@@ -810,7 +811,7 @@ impl Store {
                 .take(CHUNK)
             {
                 let (key, value) = entry?;
-                let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
+                let record = decode_record(&state.tree_name, &value)?;
                 records.remove(key);
                 expiry
                     .entry(expiry_key(
@@ -1048,7 +1049,7 @@ impl Store {
         for row in rows {
             let (key, value) = row?;
             let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
-            let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
+            let record = decode_record(&state.tree_name, &value)?;
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
             chunk.push((record.id, vector));
             hashes.insert(record.id, hash);
@@ -1094,7 +1095,7 @@ impl Store {
         for row in rows {
             let (key, value) = row?;
             let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
-            let record = decode::<RecordValue>(&state.tree_name, &value)?.into_current();
+            let record = decode_record(&state.tree_name, &value)?;
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
             match unpacked.vector_mut(record.id) {
                 Some(slot) => write_graph_vector(quantization, &vector, slot),

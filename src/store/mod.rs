@@ -39,6 +39,7 @@ mod expiry;
 mod fingerprints;
 mod grouping;
 mod indexer;
+mod packed_f16;
 mod project_index;
 pub mod records;
 mod retention;

@@ -7,8 +7,9 @@
 //! restart.
 
 use super::StoreError;
+use super::packed_f16;
 use super::schema::{
-    EmbeddingFormat, EmbeddingValue, RecordV1, RecordValue, decode, encode, project_hash_key,
+    EmbeddingFormat, EmbeddingValue, RecordValue, StoredRecord, decode, encode, project_hash_key,
 };
 use half::f16;
 
@@ -45,11 +46,17 @@ pub(crate) fn encode_embedding(unit: &[f32], format: EmbeddingFormat) -> Embeddi
         EmbeddingFormat::F32 => {
             EmbeddingValue::F32(unit.iter().flat_map(|x| x.to_le_bytes()).collect())
         }
-        EmbeddingFormat::F16 => EmbeddingValue::F16(
-            unit.iter()
-                .flat_map(|x| f16::from_f32(*x).to_bits().to_le_bytes())
-                .collect(),
-        ),
+        EmbeddingFormat::F16 => {
+            let bits: Vec<u16> = unit.iter().map(|x| f16::from_f32(*x).to_bits()).collect();
+            let packed = packed_f16::pack(&bits);
+            // Packing loses nothing; it only grows for odd vectors (many
+            // exact zeros beside large values), which stay plain.
+            if packed.len() < bits.len() * 2 {
+                EmbeddingValue::F16Packed(packed)
+            } else {
+                EmbeddingValue::F16(bits.iter().flat_map(|b| b.to_le_bytes()).collect())
+            }
+        }
         EmbeddingFormat::I8 => {
             // Symmetric per-vector scale: the largest component maps to ±127.
             let max = unit.iter().fold(0.0f32, |m, x| m.max(x.abs()));
@@ -72,11 +79,37 @@ pub(crate) fn decode_embedding(
     value: &EmbeddingValue,
     dimensions: usize,
 ) -> Result<Vec<f32>, StoreError> {
-    let (bytes, width) = match value {
-        EmbeddingValue::F32(bytes) => (bytes, 4),
-        EmbeddingValue::F16(bytes) => (bytes, 2),
-        EmbeddingValue::I8 { bytes, .. } => (bytes, 1),
+    let decoded: Vec<f32> = match value {
+        EmbeddingValue::F32(bytes) => check_length(tree, bytes, dimensions, 4)?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        EmbeddingValue::F16(bytes) => check_length(tree, bytes, dimensions, 2)?
+            .chunks_exact(2)
+            .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+            .collect(),
+        EmbeddingValue::I8 { scale, bytes } => check_length(tree, bytes, dimensions, 1)?
+            .iter()
+            .map(|b| f32::from(i8::from_le_bytes([*b])) * scale)
+            .collect(),
+        EmbeddingValue::F16Packed(packed) => packed_f16::unpack(packed, dimensions)
+            .map_err(|e| StoreError::corrupt(tree, e.to_string()))?
+            .into_iter()
+            .map(|b| f16::from_bits(b).to_f32())
+            .collect(),
     };
+    if decoded.iter().any(|x| !x.is_finite()) {
+        return Err(StoreError::corrupt(tree, "embedding is not finite"));
+    }
+    Ok(decoded)
+}
+
+fn check_length<'a>(
+    tree: &str,
+    bytes: &'a [u8],
+    dimensions: usize,
+    width: usize,
+) -> Result<&'a [u8], StoreError> {
     if bytes.len() != dimensions * width {
         return Err(StoreError::corrupt(
             tree,
@@ -87,24 +120,7 @@ pub(crate) fn decode_embedding(
             ),
         ));
     }
-    let decoded: Vec<f32> = match value {
-        EmbeddingValue::F32(bytes) => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        EmbeddingValue::F16(bytes) => bytes
-            .chunks_exact(2)
-            .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-            .collect(),
-        EmbeddingValue::I8 { scale, bytes } => bytes
-            .iter()
-            .map(|b| f32::from(i8::from_le_bytes([*b])) * scale)
-            .collect(),
-    };
-    if decoded.iter().any(|x| !x.is_finite()) {
-        return Err(StoreError::corrupt(tree, "embedding is not finite"));
-    }
-    Ok(decoded)
+    Ok(bytes)
 }
 
 /// Reads the record of (project, hash) from a version's records tree.
@@ -113,23 +129,27 @@ pub(crate) fn read_record(
     tree_name: &str,
     project: u64,
     hash: &str,
-) -> Result<Option<RecordV1>, StoreError> {
+) -> Result<Option<StoredRecord>, StoreError> {
     match tree.get(project_hash_key(project, hash))? {
         None => Ok(None),
-        Some(bytes) => Ok(Some(
-            decode::<RecordValue>(tree_name, &bytes)?.into_current(),
-        )),
+        Some(bytes) => decode_record(tree_name, &bytes).map(Some),
     }
 }
 
-pub(crate) fn encode_record(record: &RecordV1) -> Result<Vec<u8>, StoreError> {
-    encode(&RecordValue::V1(record.clone()))
+/// A records-tree value, whichever layout it was written in.
+pub(crate) fn decode_record(tree_name: &str, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
+    decode::<RecordValue>(tree_name, bytes)?.into_record(tree_name)
+}
+
+/// A record in the layout written now.
+pub(crate) fn encode_record(record: &StoredRecord) -> Result<Vec<u8>, StoreError> {
+    encode(&RecordValue::current(record.clone())?)
 }
 
 pub(crate) fn to_public(
     tree_name: &str,
     hash: String,
-    record: RecordV1,
+    record: StoredRecord,
     dimensions: usize,
 ) -> Result<Record, StoreError> {
     let embedding = decode_embedding(tree_name, &record.embedding, dimensions)?;
@@ -168,15 +188,33 @@ mod tests {
     }
 
     #[test]
-    fn f16_bytes_are_half_of_f32() {
-        let unit = normalize(&[1.0; 64]);
-        let EmbeddingValue::F16(bytes) = encode_embedding(&unit, EmbeddingFormat::F16) else {
-            panic!("wrong format");
+    fn f16_is_packed_unless_packing_would_grow_it() -> Result<(), StoreError> {
+        let even = normalize(&[1.0; 64]);
+        let EmbeddingValue::F16Packed(packed) = encode_embedding(&even, EmbeddingFormat::F16)
+        else {
+            panic!("a unit vector with equal components should pack");
+        };
+        // One header byte, then 12 bits a value (one exponent bit).
+        assert_eq!(packed.len(), 1 + 64 * 12 / 8);
+        let mut spike = vec![0.0; 64];
+        spike[0] = 1.0;
+        let EmbeddingValue::F16(bytes) = encode_embedding(&spike, EmbeddingFormat::F16) else {
+            panic!("zeros beside a one pack into more than 2 bytes a value");
         };
         assert_eq!(bytes.len(), 128);
-        let EmbeddingValue::I8 { bytes, .. } = encode_embedding(&unit, EmbeddingFormat::I8) else {
+        for (unit, value) in [
+            (&even, EmbeddingValue::F16Packed(packed)),
+            (&spike, EmbeddingValue::F16(bytes)),
+        ] {
+            let back = decode_embedding("t", &value, 64)?;
+            let plain: Vec<f32> = unit.iter().map(|x| f16::from_f32(*x).to_f32()).collect();
+            assert_eq!(back, plain);
+            assert_eq!(value.format(), EmbeddingFormat::F16);
+        }
+        let EmbeddingValue::I8 { bytes, .. } = encode_embedding(&even, EmbeddingFormat::I8) else {
             panic!("wrong format");
         };
         assert_eq!(bytes.len(), 64);
+        Ok(())
     }
 }

@@ -866,3 +866,104 @@ fn search_copies_follow_inserts_and_deletes() {
         compare();
     }
 }
+
+/// Rewrites every record of `version` in record layout V1 with plain f16
+/// embeddings, as schema 2 wrote them, and marks the database schema 2.
+fn rewrite_as_schema_2(dir: &Path, version: &str) {
+    let db = open_db(&dir.join("db"), 1 << 20, true).unwrap();
+    let tree_name = schema::records_tree_name(version);
+    let tree = db.open_tree(&tree_name).unwrap();
+    let dimensions = 8;
+    for entry in tree.iter() {
+        let (key, value) = entry.unwrap();
+        let record = records::decode_record(&tree_name, &value).unwrap();
+        let decoded = records::decode_embedding(&tree_name, &record.embedding, dimensions).unwrap();
+        let plain = decoded
+            .iter()
+            .flat_map(|x| half::f16::from_f32(*x).to_bits().to_le_bytes())
+            .collect();
+        let old = schema::RecordValue::V1(schema::RecordV1 {
+            id: record.id,
+            error_type: record.error_type,
+            first_seen: record.first_seen,
+            last_seen: record.last_seen,
+            embedding: schema::EmbeddingValue::F16(plain),
+        });
+        tree.insert(key, schema::encode(&old).unwrap()).unwrap();
+    }
+    db.open_tree(schema::META_TREE)
+        .unwrap()
+        .insert(b"schema_version", &2u32.to_le_bytes())
+        .unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn schema_2_records_are_read_as_they_are_and_rewritten_when_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options();
+    opts.save_graphs = false;
+    let store = open(dir.path(), opts.clone());
+    // Components of similar size, so that the f16 embeddings pack.
+    let vectors: Vec<Vec<f32>> = (0..6)
+        .map(|i| {
+            (0..8)
+                .map(|j| if j == i { 1.0 } else { 0.3 + 0.05 * j as f32 })
+                .collect()
+        })
+        .collect();
+    for (i, v) in vectors.iter().enumerate() {
+        store
+            .insert_forced(V1, 5, row(&format!("h{i}"), v), 1_000 + i as u64)
+            .unwrap();
+    }
+    store.touch(V1, 5, "h2", 5_000).unwrap();
+    let before: Vec<Record> = (0..6)
+        .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
+        .collect();
+    let stored_value = |store: &Store, hash: &str| {
+        let tree = store.db.open_tree(schema::records_tree_name(V1)).unwrap();
+        let bytes = tree
+            .get(schema::project_hash_key(5, hash))
+            .unwrap()
+            .unwrap();
+        schema::decode::<schema::RecordValue>("t", &bytes).unwrap()
+    };
+    assert!(matches!(
+        stored_value(&store, "h0"),
+        schema::RecordValue::V2(schema::RecordV2 {
+            embedding: schema::EmbeddingValue::F16Packed(_),
+            ..
+        })
+    ));
+    drop(store);
+    rewrite_as_schema_2(dir.path(), V1);
+
+    let store = open(dir.path(), opts);
+    let after: Vec<Record> = (0..6)
+        .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
+        .collect();
+    assert_eq!(after, before);
+    assert!(matches!(
+        stored_value(&store, "h1"),
+        schema::RecordValue::V1(_)
+    ));
+    // The index rebuilt from the old values finds each record at distance ~0.
+    for (i, v) in vectors.iter().enumerate() {
+        let hits = store.search(V1, 5, v, 1, 0.5, None).unwrap();
+        assert_eq!(hits[0].hash, format!("h{i}"));
+    }
+    store.touch(V1, 5, "h1", 9_000).unwrap();
+    assert!(matches!(
+        stored_value(&store, "h1"),
+        schema::RecordValue::V2(_)
+    ));
+    let touched = store.record(V1, 5, "h1").unwrap().unwrap();
+    assert_eq!((touched.first_seen, touched.last_seen), (1_001, 9_000));
+    assert_eq!(touched.embedding, before[1].embedding);
+    let meta = store.db.open_tree(schema::META_TREE).unwrap();
+    assert_eq!(
+        meta.get(b"schema_version").unwrap().unwrap().as_ref(),
+        &schema::SCHEMA_VERSION.to_le_bytes()
+    );
+}
