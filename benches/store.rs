@@ -1015,22 +1015,9 @@ fn layout(args: &Args) -> Result<()> {
                 );
             }
         }
-        let mut times = [Vec::new(), Vec::new()];
-        let mut hits = [0usize; 2];
-        for _ in 0..3 {
-            for (q, query) in queries.iter().enumerate() {
-                let mut found = Vec::new();
-                for (i, (_, index)) in indexes.iter().enumerate() {
-                    let t = Instant::now();
-                    let hit = index.search(query, &request)?;
-                    times[i].push(t.elapsed().as_secs_f64() * 1e6);
-                    hits[i] += usize::from(hit.first().map(|h| h.key) == Some(data.truth[q]));
-                    found.push(hit);
-                }
-                if found[0] != found[1] {
-                    bail!("the two layouts answered query {q} differently");
-                }
-            }
+        let (times, hits, differing) = interleaved(&indexes, &queries, &request, &data.truth)?;
+        if differing > 0 {
+            bail!("the two layouts answered {differing} searches differently");
         }
         for (i, samples) in times.into_iter().enumerate() {
             let (p50, p99) = micros(samples);
@@ -1042,6 +1029,34 @@ fn layout(args: &Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Times two indexes query by query, interleaved, 3 passes: search times
+/// (µs) and top-1 hits per index, and how many searches they answered
+/// differently.
+fn interleaved(
+    indexes: &[(&str, HnswIndex); 2],
+    queries: &[&[f32]],
+    request: &SearchRequest,
+    truth: &[u64],
+) -> Result<([Vec<f64>; 2], [usize; 2], usize)> {
+    let mut times = [Vec::new(), Vec::new()];
+    let mut hits = [0usize; 2];
+    let mut differing = 0;
+    for _ in 0..3 {
+        for (query, want) in queries.iter().zip(truth) {
+            let mut found = Vec::new();
+            for (i, (_, index)) in indexes.iter().enumerate() {
+                let t = Instant::now();
+                let hit = index.search(query, request)?;
+                times[i].push(t.elapsed().as_secs_f64() * 1e6);
+                hits[i] += usize::from(hit.first().map(|h| h.key) == Some(*want));
+                found.push(hit);
+            }
+            differing += usize::from(found[0] != found[1]);
+        }
+    }
+    Ok((times, hits, differing))
 }
 
 /// usearch's own walk against the search copy (`index::flat_graph`) of the
@@ -1077,22 +1092,7 @@ fn walk(args: &Args) -> Result<()> {
         exclude: None,
     };
     let queries: Vec<&[f32]> = data.queries.chunks_exact(dims).collect();
-    let mut times = [Vec::new(), Vec::new()];
-    let mut hits = [0usize; 2];
-    let mut differing = 0;
-    for _ in 0..3 {
-        for (q, query) in queries.iter().enumerate() {
-            let mut found = Vec::new();
-            for (i, (_, index)) in indexes.iter().enumerate() {
-                let t = Instant::now();
-                let hit = index.search(query, &request)?;
-                times[i].push(t.elapsed().as_secs_f64() * 1e6);
-                hits[i] += usize::from(hit.first().map(|h| h.key) == Some(data.truth[q]));
-                found.push(hit);
-            }
-            differing += usize::from(found[0] != found[1]);
-        }
-    }
+    let (times, hits, differing) = interleaved(&indexes, &queries, &request, &data.truth)?;
     println!("walk | search p50 | p99 | recall@1");
     println!("---|---|---|---");
     let mut medians = Vec::new();
