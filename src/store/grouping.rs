@@ -12,14 +12,15 @@
 //! The index is derived from sled at the next open.
 
 use super::project_index::{ProjectIndex, add_rows};
+use super::record_hashes::RecordHashes;
 use super::records::{
     Record, decode_embedding, decode_record, encode_embedding, encode_record, normalize,
     read_record, to_public,
 };
 use super::schema::{
     self, EmbeddingFormat, EmbeddingValue, MAX_DIMENSIONS, MAX_ERROR_TYPE_BYTES, MAX_HASH_BYTES,
-    MAX_VERSION_BYTES, StoredRecord, VersionValue, decode, encode, expiry_key, project_hash_key,
-    project_prefix, records_tree_name,
+    MAX_VERSION_BYTES, StoredRecord, VersionValue, decode, encode, expiry_key, project_prefix,
+    record_key, records_tree_name, split_record_key,
 };
 use super::{OpenReport, Store, StoreError};
 use crate::index::graph_file;
@@ -395,14 +396,11 @@ impl Store {
             return Ok(false);
         };
         let guard = index.read().map_err(|_| StoreError::Poisoned)?;
-        let Some(record) = read_record(&state.records, &state.tree_name, project, hash)? else {
+        let Some(record) = find_record(&state, &guard, project, hash)? else {
             return Ok(false);
         };
         let stored = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
-        Ok(
-            guard.hashes.get(&record.id).map(String::as_str) == Some(hash)
-                && guard.get(record.id).as_deref() == Some(stored.as_slice()),
-        )
+        Ok(guard.get(record.id).as_deref() == Some(stored.as_slice()))
     }
 
     // ---- search --------------------------------------------------------
@@ -442,23 +440,18 @@ impl Store {
         if guard.index.is_none() {
             return Ok(Vec::new());
         }
-        let exclude = match exclude_hash {
-            Some(hash) => {
-                read_record(&state.records, &state.tree_name, project, hash)?.map(|r| r.id)
-            }
-            None => None,
-        };
+        let exclude = exclude_hash.and_then(|hash| guard.hashes.id_of(hash));
         let hits = guard.search(query, &SearchRequest { k, radius, exclude })?;
         hits.into_iter()
             .map(|hit| {
-                let hash = guard.hashes.get(&hit.key).ok_or_else(|| {
+                let hash = guard.hashes.hash_of(hit.key).ok_or_else(|| {
                     StoreError::corrupt(
                         &state.tree_name,
                         format!("index key {} has no record", hit.key),
                     )
                 })?;
                 Ok(Neighbour {
-                    hash: hash.clone(),
+                    hash: hash.to_owned(),
                     distance: hit.distance,
                 })
             })
@@ -603,20 +596,24 @@ impl Store {
             now,
             stage_capacity,
         } = insert;
-        let existing = read_record(&state.records, &state.tree_name, project, row.hash)?;
+        let existing = guard.hashes.id_of(row.hash);
         if let Some(threshold) = threshold {
             let request = SearchRequest {
                 k: 1,
                 radius: threshold,
-                exclude: existing.as_ref().map(|r| r.id),
+                exclude: existing,
             };
             if let Some(hit) = guard.search(row.embedding, &request)?.into_iter().next() {
-                let hash = guard.hashes.get(&hit.key).cloned().ok_or_else(|| {
-                    StoreError::corrupt(
-                        &state.tree_name,
-                        format!("index key {} has no record", hit.key),
-                    )
-                })?;
+                let hash = guard
+                    .hashes
+                    .hash_of(hit.key)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        StoreError::corrupt(
+                            &state.tree_name,
+                            format!("index key {} has no record", hit.key),
+                        )
+                    })?;
                 let neighbour = Neighbour {
                     hash,
                     distance: hit.distance,
@@ -634,7 +631,7 @@ impl Store {
             last_seen: now,
             embedding: prepared.value,
         };
-        let key = project_hash_key(project, row.hash);
+        let key = record_key(project, record.id, row.hash);
         let value = encode_record(&record)?;
         // Expiry bit first: a crash between the two leaves a bit without a
         // record, which retention clears; never the reverse.
@@ -669,7 +666,7 @@ impl Store {
         hash: &str,
         record: &StoredRecord,
     ) -> Result<(), StoreError> {
-        state.records.remove(project_hash_key(project, hash))?;
+        state.records.remove(record_key(project, record.id, hash))?;
         self.unmark_expiry(&state.name, project, record.id, record.last_seen)
     }
 
@@ -684,10 +681,14 @@ impl Store {
     ) -> Result<Option<Record>, StoreError> {
         validate_version(version)?;
         validate_hash("hash", hash)?;
-        let Some(state) = self.version_state(version)? else {
+        let (Some(state), Some(index)) = (
+            self.version_state(version)?,
+            self.existing_index(version, project)?,
+        ) else {
             return Ok(None);
         };
-        read_record(&state.records, &state.tree_name, project, hash)?
+        let guard = index.read().map_err(|_| StoreError::Poisoned)?;
+        find_record(&state, &guard, project, hash)?
             .map(|r| to_public(&state.tree_name, hash.to_owned(), r, state.dimensions))
             .transpose()
     }
@@ -707,8 +708,8 @@ impl Store {
             return Ok(false);
         };
         let index = self.project_index(version, project)?;
-        let _guard = index.write().map_err(|_| StoreError::Poisoned)?;
-        let Some(mut record) = read_record(&state.records, &state.tree_name, project, hash)? else {
+        let guard = index.write().map_err(|_| StoreError::Poisoned)?;
+        let Some(mut record) = find_record(&state, &guard, project, hash)? else {
             return Ok(false);
         };
         if now <= record.last_seen {
@@ -722,9 +723,10 @@ impl Store {
         // has an expiry entry matching its last-seen time (extra, stale
         // entries are dropped by retention).
         self.mark_expiry(&state.name, project, record.id, now)?;
-        state
-            .records
-            .insert(project_hash_key(project, hash), encode_record(&record)?)?;
+        state.records.insert(
+            record_key(project, record.id, hash),
+            encode_record(&record)?,
+        )?;
         if moves {
             self.unmark_expiry(&state.name, project, record.id, old_last_seen)?;
         }
@@ -746,8 +748,7 @@ impl Store {
             let index = self.project_index(&state.name, project)?;
             let mut guard = index.write().map_err(|_| StoreError::Poisoned)?;
             for hash in hashes {
-                if let Some(record) = read_record(&state.records, &state.tree_name, project, hash)?
-                {
+                if let Some(record) = find_record(&state, &guard, project, hash)? {
                     self.remove_record_rows(&state, project, hash, &record)?;
                     guard.remove(record.id)?;
                     removed += 1;
@@ -811,7 +812,8 @@ impl Store {
                 .take(CHUNK)
             {
                 let (key, value) = entry?;
-                let record = decode_record(&state.tree_name, &value)?;
+                let (_, id, _) = split_record_key(&state.tree_name, &key)?;
+                let record = decode_record(&state.tree_name, id, &value)?;
                 records.remove(key);
                 expiry
                     .entry(expiry_key(
@@ -860,19 +862,19 @@ impl Store {
             for &id in &bitmap.ids {
                 // The index knows every live record's id; an id it lacks was
                 // deleted and its bit merely left behind.
-                let record = match guard.hashes.get(&id) {
-                    Some(hash) => read_record(&state.records, &state.tree_name, project, hash)?
-                        .map(|record| (hash.clone(), record)),
+                let record = match guard.hashes.hash_of(id) {
+                    Some(hash) => read_record(&state.records, &state.tree_name, project, id, hash)?
+                        .map(|record| (hash.to_owned(), record)),
                     None => None,
                 };
-                let Some((hash, record)) = record.filter(|(_, r)| r.id == id) else {
+                let Some((hash, record)) = record else {
                     clear.push(id);
                     continue;
                 };
                 if expiry_key(record.last_seen, &state.name, project, id) != bitmap.key {
                     clear.push(id);
                 } else if record.last_seen < cutoff {
-                    state.records.remove(project_hash_key(project, &hash))?;
+                    state.records.remove(record_key(project, id, &hash))?;
                     guard.remove(id)?;
                     clear.push(id);
                     removed += 1;
@@ -957,7 +959,7 @@ impl Store {
             loop {
                 let project = match iter.peek() {
                     None => break,
-                    Some(Ok((key, _))) => schema::split_project_hash_key(&state.tree_name, key)?.0,
+                    Some(Ok((key, _))) => split_record_key(&state.tree_name, key)?.0,
                     Some(Err(_)) => match iter.next() {
                         Some(Err(e)) => return Err(StoreError::Sled(e)),
                         _ => continue,
@@ -1042,14 +1044,14 @@ impl Store {
         rows: &mut dyn Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>>,
     ) -> Result<ProjectIndex, StoreError> {
         let mut index = new_index(&self.options.index, state.dimensions)?;
-        let mut hashes = HashMap::new();
+        let mut hashes = RecordHashes::default();
         // Read in chunks so start-up holds one chunk of decoded vectors, not
         // the whole project.
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         for row in rows {
             let (key, value) = row?;
-            let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
-            let record = decode_record(&state.tree_name, &value)?;
+            let (_, id, hash) = split_record_key(&state.tree_name, &key)?;
+            let record = decode_record(&state.tree_name, id, &value)?;
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
             chunk.push((record.id, vector));
             hashes.insert(record.id, hash);
@@ -1090,12 +1092,12 @@ impl Store {
         let Ok(mut unpacked) = unpacked else {
             return Ok(None);
         };
-        let mut hashes = HashMap::with_capacity(unpacked.keys().count());
+        let mut hashes = RecordHashes::with_capacity(unpacked.keys().count());
         let mut written_after_save = Vec::new();
         for row in rows {
             let (key, value) = row?;
-            let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
-            let record = decode_record(&state.tree_name, &value)?;
+            let (_, id, hash) = split_record_key(&state.tree_name, &key)?;
+            let record = decode_record(&state.tree_name, id, &value)?;
             let vector = decode_embedding(&state.tree_name, &record.embedding, state.dimensions)?;
             match unpacked.vector_mut(record.id) {
                 Some(slot) => write_graph_vector(quantization, &vector, slot),
@@ -1164,6 +1166,21 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+/// The record of `hash`, found through the project's id ↔ hash table (its
+/// key starts with its id). A table entry without a record (left by a
+/// failed sled write) reads as no record: sled is the source of truth.
+fn find_record(
+    state: &VersionState,
+    index: &ProjectIndex,
+    project: u64,
+    hash: &str,
+) -> Result<Option<StoredRecord>, StoreError> {
+    match index.hashes.id_of(hash) {
+        Some(id) => read_record(&state.records, &state.tree_name, project, id, hash),
+        None => Ok(None),
     }
 }
 

@@ -41,6 +41,7 @@ mod grouping;
 mod indexer;
 mod packed_f16;
 mod project_index;
+mod record_hashes;
 pub mod records;
 mod retention;
 pub mod schema;
@@ -388,7 +389,7 @@ impl Store {
         for state in self.version_states()? {
             for entry in state.records.scan_prefix(schema::project_prefix(project)) {
                 let (key, _) = entry?;
-                let (_, hash) = schema::split_project_hash_key(&state.tree_name, &key)?;
+                let (_, _, hash) = schema::split_record_key(&state.tree_name, &key)?;
                 scan.records.push((state.name.clone(), hash));
             }
             if let Some(index) = self.existing_index(&state.name, project)? {

@@ -23,13 +23,13 @@
 //! nodes share cache lines and pages. Graph adds place nodes in arrival
 //! order, scattered over memory; loaded graphs are laid out at load.
 
+use super::record_hashes::RecordHashes;
 use crate::index::exact::ExactIndex;
 use crate::index::graph_file::{in_locality_order, keys_where};
 use crate::index::hnsw::{GraphHandle, build_threads, is_tombstone};
 use crate::index::{
     Hit, IndexError, IndexOptions, Key, SearchRequest, VectorIndex, new_index, restore_index,
 };
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -42,8 +42,8 @@ pub(crate) struct ProjectIndex {
     /// Held while a staged vector is added to the graph outside the project
     /// lock, so that two threads never add the same key at once.
     adding: Arc<Mutex<()>>,
-    /// Index key (record id) → hash: the live records.
-    pub(super) hashes: HashMap<Key, String>,
+    /// Record id (index key) ↔ hash: the live records.
+    pub(super) hashes: RecordHashes,
     /// Changed since the graph was last saved.
     pub(super) dirty: bool,
     /// Graph nodes when the graph was last laid out in locality order.
@@ -101,11 +101,7 @@ pub(crate) struct StagedVector {
 }
 
 impl ProjectIndex {
-    pub(crate) fn new(
-        index: Box<dyn VectorIndex>,
-        hashes: HashMap<Key, String>,
-        dirty: bool,
-    ) -> Self {
+    pub(crate) fn new(index: Box<dyn VectorIndex>, hashes: RecordHashes, dirty: bool) -> Self {
         ProjectIndex {
             index: Some(index),
             hashes,
@@ -201,7 +197,7 @@ impl ProjectIndex {
         if let Some(index) = self.index.as_mut() {
             index.remove(key)?;
         }
-        self.hashes.remove(&key);
+        self.hashes.remove(key);
         self.dirty = true;
         Ok(())
     }
@@ -263,8 +259,8 @@ impl ProjectIndex {
         let work = if self.needs_compaction() {
             let rows = self
                 .hashes
-                .keys()
-                .filter_map(|&key| index.get(key).map(|vector| (key, vector)))
+                .ids()
+                .filter_map(|key| index.get(key).map(|vector| (key, vector)))
                 .collect();
             Compaction::Rebuild(rows)
         } else if self.needs_relayout() {
@@ -298,14 +294,14 @@ impl ProjectIndex {
             return Ok(false);
         }
         let taken = snapshot.taken()?;
-        for key in taken.iter().filter(|key| !self.hashes.contains_key(key)) {
+        for key in taken.iter().filter(|key| !self.hashes.contains_id(**key)) {
             rebuilt.remove(*key)?;
         }
-        for key in self.hashes.keys().filter(|key| !taken.contains(key)) {
-            if let Some(vector) = current.get(*key)
-                && !rebuilt.contains(*key)
+        for key in self.hashes.ids().filter(|key| !taken.contains(key)) {
+            if let Some(vector) = current.get(key)
+                && !rebuilt.contains(key)
             {
-                rebuilt.add(*key, &vector)?;
+                rebuilt.add(key, &vector)?;
             }
         }
         if rebuilt.graph().is_none()
@@ -418,7 +414,7 @@ impl ProjectIndex {
                 if let Some(staged) = self.staged.as_mut() {
                     staged.remove(key)?;
                 }
-                if !self.hashes.contains_key(&key) {
+                if !self.hashes.contains_id(key) {
                     // Deleted while it was being added: take it out again.
                     graph.remove(key)?;
                 }

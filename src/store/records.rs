@@ -9,7 +9,8 @@
 use super::StoreError;
 use super::packed_f16;
 use super::schema::{
-    EmbeddingFormat, EmbeddingValue, RecordValue, StoredRecord, decode, encode, project_hash_key,
+    EmbeddingFormat, EmbeddingValue, RecordValue, StoredRecord, decode, encode, record_key,
+    records_tree_name, records_trees_v3, split_project_hash_key,
 };
 use half::f16;
 
@@ -48,14 +49,7 @@ pub(crate) fn encode_embedding(unit: &[f32], format: EmbeddingFormat) -> Embeddi
         }
         EmbeddingFormat::F16 => {
             let bits: Vec<u16> = unit.iter().map(|x| f16::from_f32(*x).to_bits()).collect();
-            let packed = packed_f16::pack(&bits);
-            // Packing loses nothing; it only grows for odd vectors (many
-            // exact zeros beside large values), which stay plain.
-            if packed.len() < bits.len() * 2 {
-                EmbeddingValue::F16Packed(packed)
-            } else {
-                EmbeddingValue::F16(bits.iter().flat_map(|b| b.to_le_bytes()).collect())
-            }
+            f16_value(&bits)
         }
         EmbeddingFormat::I8 => {
             // Symmetric per-vector scale: the largest component maps to ±127.
@@ -70,6 +64,33 @@ pub(crate) fn encode_embedding(unit: &[f32], format: EmbeddingFormat) -> Embeddi
                 .collect();
             EmbeddingValue::I8 { scale, bytes }
         }
+    }
+}
+
+/// f16 bits as stored: packed, unless packing would grow them. Packing
+/// loses nothing; it only grows for odd vectors (many exact zeros beside
+/// large values), which stay plain.
+fn f16_value(bits: &[u16]) -> EmbeddingValue {
+    let packed = packed_f16::pack(bits);
+    if packed.len() < bits.len() * 2 {
+        EmbeddingValue::F16Packed(packed)
+    } else {
+        EmbeddingValue::F16(bits.iter().flat_map(|b| b.to_le_bytes()).collect())
+    }
+}
+
+/// A plain f16 embedding (schema 2) packed as schema 3 on writes it;
+/// any other value as it is.
+fn repacked(value: EmbeddingValue) -> EmbeddingValue {
+    match value {
+        EmbeddingValue::F16(bytes) if bytes.len() % 2 == 0 => {
+            let bits: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            f16_value(&bits)
+        }
+        other => other,
     }
 }
 
@@ -123,27 +144,72 @@ fn check_length<'a>(
     Ok(bytes)
 }
 
-/// Reads the record of (project, hash) from a version's records tree.
+/// Reads the record of (project, id, hash) from a version's records tree.
 pub(crate) fn read_record(
     tree: &sled::Tree,
     tree_name: &str,
     project: u64,
+    id: u64,
     hash: &str,
 ) -> Result<Option<StoredRecord>, StoreError> {
-    match tree.get(project_hash_key(project, hash))? {
+    match tree.get(record_key(project, id, hash))? {
         None => Ok(None),
-        Some(bytes) => decode_record(tree_name, &bytes).map(Some),
+        Some(bytes) => decode_record(tree_name, id, &bytes).map(Some),
     }
 }
 
-/// A records-tree value, whichever layout it was written in.
-pub(crate) fn decode_record(tree_name: &str, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
-    decode::<RecordValue>(tree_name, bytes)?.into_record(tree_name)
+/// A records-tree value of record `id`, whichever layout it was written in.
+pub(crate) fn decode_record(
+    tree_name: &str,
+    id: u64,
+    bytes: &[u8],
+) -> Result<StoredRecord, StoreError> {
+    decode::<RecordValue>(tree_name, bytes)?.into_record(tree_name, id)
 }
 
 /// A record in the layout written now.
 pub(crate) fn encode_record(record: &StoredRecord) -> Result<Vec<u8>, StoreError> {
     encode(&RecordValue::current(record.clone())?)
+}
+
+/// Schema 3 → 4: each version's `records/<version>` tree, keyed by
+/// (project, hash), is copied to `records_by_id/<version>`, keyed by
+/// (project, id, hash), values rewritten in the current layout (plain f16
+/// packed). Rows are written in new-key order, so the new tree is laid out
+/// as appends. Idempotent: each new tree is cleared first, and the old
+/// trees are dropped only once the schema version says 4.
+pub(crate) fn migrate_to_id_keys(db: &sled::Db) -> Result<(), StoreError> {
+    const CHUNK: usize = 10_000;
+    for (version, old_name) in records_trees_v3(db)? {
+        let old = db.open_tree(&old_name)?;
+        let new = db.open_tree(records_tree_name(&version))?;
+        new.clear()?;
+        let mut order = Vec::with_capacity(old.len());
+        for entry in old.iter() {
+            let (key, value) = entry?;
+            let (project, _) = split_project_hash_key(&old_name, &key)?;
+            let id = decode::<RecordValue>(&old_name, &value)?
+                .stored_id()
+                .ok_or_else(|| StoreError::corrupt(&old_name, "record without an id"))?;
+            order.push((project, id, key));
+        }
+        order.sort_unstable_by_key(|(project, id, _)| (*project, *id));
+        for chunk in order.chunks(CHUNK) {
+            let mut batch = sled::Batch::default();
+            for (project, id, old_key) in chunk {
+                let Some(value) = old.get(old_key)? else {
+                    continue;
+                };
+                let (_, hash) = split_project_hash_key(&old_name, old_key)?;
+                let mut record = decode_record(&old_name, *id, &value)?;
+                record.embedding = repacked(record.embedding);
+                batch.insert(record_key(*project, *id, &hash), encode_record(&record)?);
+            }
+            new.apply_batch(batch)?;
+        }
+    }
+    db.flush()?;
+    Ok(())
 }
 
 pub(crate) fn to_public(

@@ -616,21 +616,14 @@ fn schema_1_expiry_entries_migrate_to_bitmaps() {
             )
             .unwrap();
     }
-    let tree_name = schema::records_tree_name(V1);
-    let records = store.db.open_tree(&tree_name).unwrap();
     let ids: Vec<u64> = ["a", "b", "c"]
         .iter()
-        .map(|h| {
-            records::read_record(&records, &tree_name, 4, h)
-                .unwrap()
-                .unwrap()
-                .id
-        })
+        .map(|h| record_id(&store, 4, h))
         .collect();
-    drop(records);
     drop(store);
+    rewrite_records_as_schema(dir.path(), V1, 1);
     {
-        // Rewrite the database as schema 1 left it: one entry per record.
+        // Rewrite the expiry index as schema 1 left it: one entry per record.
         let db = open_db(&dir.path().join("db"), 1 << 20, true).unwrap();
         db.drop_tree(schema::EXPIRY_TREE).unwrap();
         let old = db.open_tree("expiry").unwrap();
@@ -867,103 +860,150 @@ fn search_copies_follow_inserts_and_deletes() {
     }
 }
 
-/// Rewrites every record of `version` in record layout V1 with plain f16
-/// embeddings, as schema 2 wrote them, and marks the database schema 2.
-fn rewrite_as_schema_2(dir: &Path, version: &str) {
+/// The id of (project, hash)'s record, from its key.
+fn record_id(store: &Store, project: u64, hash: &str) -> u64 {
+    let tree_name = schema::records_tree_name(V1);
+    let tree = store.db.open_tree(&tree_name).unwrap();
+    tree.scan_prefix(schema::project_prefix(project))
+        .map(|entry| schema::split_record_key(&tree_name, &entry.unwrap().0).unwrap())
+        .find(|(_, _, h)| h == hash)
+        .map(|(_, id, _)| id)
+        .unwrap()
+}
+
+/// Moves every record of `version` back to where schema 1–3 kept it
+/// (`records/<version>`, keyed by project ‖ hash) in the layout that schema
+/// wrote (V1 with plain f16 before schema 3, V2 with packed f16 in it), and
+/// marks the database as that schema.
+fn rewrite_records_as_schema(dir: &Path, version: &str, schema_version: u32) {
     let db = open_db(&dir.join("db"), 1 << 20, true).unwrap();
     let tree_name = schema::records_tree_name(version);
     let tree = db.open_tree(&tree_name).unwrap();
-    let dimensions = 8;
+    let old = db.open_tree(format!("records/{version}")).unwrap();
     for entry in tree.iter() {
         let (key, value) = entry.unwrap();
-        let record = records::decode_record(&tree_name, &value).unwrap();
-        let decoded = records::decode_embedding(&tree_name, &record.embedding, dimensions).unwrap();
-        let plain = decoded
-            .iter()
-            .flat_map(|x| half::f16::from_f32(*x).to_bits().to_le_bytes())
-            .collect();
-        let old = schema::RecordValue::V1(schema::RecordV1 {
-            id: record.id,
-            error_type: record.error_type,
-            first_seen: record.first_seen,
-            last_seen: record.last_seen,
-            embedding: schema::EmbeddingValue::F16(plain),
-        });
-        tree.insert(key, schema::encode(&old).unwrap()).unwrap();
+        let (project, id, hash) = schema::split_record_key(&tree_name, &key).unwrap();
+        let record = records::decode_record(&tree_name, id, &value).unwrap();
+        let old_value = if schema_version < 3 {
+            let decoded = records::decode_embedding(&tree_name, &record.embedding, 8).unwrap();
+            let plain = decoded
+                .iter()
+                .flat_map(|x| half::f16::from_f32(*x).to_bits().to_le_bytes())
+                .collect();
+            schema::RecordValue::V1(schema::RecordV1 {
+                id,
+                error_type: record.error_type,
+                first_seen: record.first_seen,
+                last_seen: record.last_seen,
+                embedding: schema::EmbeddingValue::F16(plain),
+            })
+        } else {
+            schema::RecordValue::V2(schema::RecordV2 {
+                id,
+                error_type: record.error_type,
+                first_seen: record.first_seen,
+                seen_for: record.last_seen - record.first_seen,
+                embedding: record.embedding,
+            })
+        };
+        old.insert(
+            schema::project_hash_key(project, &hash),
+            schema::encode(&old_value).unwrap(),
+        )
+        .unwrap();
     }
+    drop(tree);
+    db.drop_tree(tree_name.as_bytes()).unwrap();
     db.open_tree(schema::META_TREE)
         .unwrap()
-        .insert(b"schema_version", &2u32.to_le_bytes())
+        .insert(b"schema_version", &schema_version.to_le_bytes())
         .unwrap();
     db.flush().unwrap();
 }
 
 #[test]
-fn schema_2_records_are_read_as_they_are_and_rewritten_when_touched() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options();
-    opts.save_graphs = false;
-    let store = open(dir.path(), opts.clone());
-    // Components of similar size, so that the f16 embeddings pack.
-    let vectors: Vec<Vec<f32>> = (0..6)
-        .map(|i| {
-            (0..8)
-                .map(|j| if j == i { 1.0 } else { 0.3 + 0.05 * j as f32 })
-                .collect()
-        })
-        .collect();
-    for (i, v) in vectors.iter().enumerate() {
-        store
-            .insert_forced(V1, 5, row(&format!("h{i}"), v), 1_000 + i as u64)
-            .unwrap();
-    }
-    store.touch(V1, 5, "h2", 5_000).unwrap();
-    let before: Vec<Record> = (0..6)
-        .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
-        .collect();
-    let stored_value = |store: &Store, hash: &str| {
-        let tree = store.db.open_tree(schema::records_tree_name(V1)).unwrap();
-        let bytes = tree
-            .get(schema::project_hash_key(5, hash))
-            .unwrap()
-            .unwrap();
-        schema::decode::<schema::RecordValue>("t", &bytes).unwrap()
-    };
-    assert!(matches!(
-        stored_value(&store, "h0"),
-        schema::RecordValue::V2(schema::RecordV2 {
-            embedding: schema::EmbeddingValue::F16Packed(_),
-            ..
-        })
-    ));
-    drop(store);
-    rewrite_as_schema_2(dir.path(), V1);
+fn schema_2_and_3_records_migrate_to_id_keys() {
+    for old_schema in [2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options();
+        opts.save_graphs = false;
+        let store = open(dir.path(), opts.clone());
+        // Components of similar size, so that the f16 embeddings pack.
+        let vectors: Vec<Vec<f32>> = (0..6)
+            .map(|i| {
+                (0..8)
+                    .map(|j| if j == i { 1.0 } else { 0.3 + 0.05 * j as f32 })
+                    .collect()
+            })
+            .collect();
+        for (i, v) in vectors.iter().enumerate() {
+            store
+                .insert_forced(V1, 5, row(&format!("h{i}"), v), 1_000 + i as u64)
+                .unwrap();
+        }
+        store.touch(V1, 5, "h2", 5_000).unwrap();
+        let before: Vec<Record> = (0..6)
+            .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
+            .collect();
+        drop(store);
+        rewrite_records_as_schema(dir.path(), V1, old_schema);
+        if old_schema == 3 {
+            // A migration cut short: part of the new tree, under a wrong id.
+            let db = open_db(&dir.path().join("db"), 1 << 20, true).unwrap();
+            db.open_tree(schema::records_tree_name(V1))
+                .unwrap()
+                .insert(schema::record_key(5, 999, "h0"), &[7u8] as &[u8])
+                .unwrap();
+            db.flush().unwrap();
+        }
 
-    let store = open(dir.path(), opts);
-    let after: Vec<Record> = (0..6)
-        .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
-        .collect();
-    assert_eq!(after, before);
-    assert!(matches!(
-        stored_value(&store, "h1"),
-        schema::RecordValue::V1(_)
-    ));
-    // The index rebuilt from the old values finds each record at distance ~0.
-    for (i, v) in vectors.iter().enumerate() {
-        let hits = store.search(V1, 5, v, 1, 0.5, None).unwrap();
-        assert_eq!(hits[0].hash, format!("h{i}"));
+        let store = open(dir.path(), opts.clone());
+        let after: Vec<Record> = (0..6)
+            .map(|i| store.record(V1, 5, &format!("h{i}")).unwrap().unwrap())
+            .collect();
+        assert_eq!(after, before, "from schema {old_schema}");
+        assert_eq!(store.scan_project(5).unwrap().records.len(), 6);
+        let names = store.db.tree_names();
+        assert!(!names.iter().any(|n| n.starts_with(b"records/")));
+        let tree_name = schema::records_tree_name(V1);
+        for entry in store.db.open_tree(&tree_name).unwrap().iter() {
+            let value = schema::decode::<schema::RecordValue>("t", &entry.unwrap().1).unwrap();
+            assert!(
+                matches!(
+                    value,
+                    schema::RecordValue::V3(schema::RecordV3 {
+                        embedding: schema::EmbeddingValue::F16Packed(_),
+                        ..
+                    })
+                ),
+                "{value:?}"
+            );
+        }
+        // The index rebuilt from the moved records finds each at distance ~0.
+        for (i, v) in vectors.iter().enumerate() {
+            let hits = store.search(V1, 5, v, 1, 0.5, None).unwrap();
+            assert_eq!(hits[0].hash, format!("h{i}"));
+        }
+        assert_eq!(
+            store
+                .insert_forced(V1, 5, row("h1", &vectors[0]), 9_000)
+                .unwrap(),
+            InsertOutcome::HashExists
+        );
+        store.touch(V1, 5, "h1", 9_000).unwrap();
+        let touched = store.record(V1, 5, "h1").unwrap().unwrap();
+        assert_eq!((touched.first_seen, touched.last_seen), (1_001, 9_000));
+        assert_eq!(touched.embedding, before[1].embedding);
+        assert_eq!(store.delete_hashes(5, &["h3"]).unwrap(), 1);
+        let meta = store.db.open_tree(schema::META_TREE).unwrap();
+        assert_eq!(
+            meta.get(b"schema_version").unwrap().unwrap().as_ref(),
+            &schema::SCHEMA_VERSION.to_le_bytes()
+        );
+        drop(meta);
+        drop(store);
+        let store = open(dir.path(), opts);
+        assert!(store.record(V1, 5, "h3").unwrap().is_none());
+        assert_eq!(store.scan_project(5).unwrap().records.len(), 5);
     }
-    store.touch(V1, 5, "h1", 9_000).unwrap();
-    assert!(matches!(
-        stored_value(&store, "h1"),
-        schema::RecordValue::V2(_)
-    ));
-    let touched = store.record(V1, 5, "h1").unwrap().unwrap();
-    assert_eq!((touched.first_seen, touched.last_seen), (1_001, 9_000));
-    assert_eq!(touched.embedding, before[1].embedding);
-    let meta = store.db.open_tree(schema::META_TREE).unwrap();
-    assert_eq!(
-        meta.get(b"schema_version").unwrap().unwrap().as_ref(),
-        &schema::SCHEMA_VERSION.to_le_bytes()
-    );
 }
