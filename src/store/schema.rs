@@ -212,33 +212,32 @@ impl RecordValue {
                 format!("record keyed by id {id} holds id {stored}"),
             ));
         }
-        let last_seen = |first_seen: u64, seen_for: u64| {
-            first_seen
-                .checked_add(seen_for)
-                .ok_or_else(|| StoreError::corrupt(tree, format!("record {id} last seen past u64")))
+        let r = match self {
+            RecordValue::V1(r) => {
+                return Ok(StoredRecord {
+                    id,
+                    error_type: r.error_type,
+                    first_seen: r.first_seen,
+                    last_seen: r.last_seen,
+                    embedding: r.embedding,
+                });
+            }
+            RecordValue::V2(r) => RecordV3 {
+                error_type: r.error_type,
+                first_seen: r.first_seen,
+                seen_for: r.seen_for,
+                embedding: r.embedding,
+            },
+            RecordValue::V3(r) => r,
         };
-        Ok(match self {
-            RecordValue::V1(r) => StoredRecord {
-                id: r.id,
-                error_type: r.error_type,
-                first_seen: r.first_seen,
-                last_seen: r.last_seen,
-                embedding: r.embedding,
-            },
-            RecordValue::V2(r) => StoredRecord {
-                id,
-                error_type: r.error_type,
-                first_seen: r.first_seen,
-                last_seen: last_seen(r.first_seen, r.seen_for)?,
-                embedding: r.embedding,
-            },
-            RecordValue::V3(r) => StoredRecord {
-                id,
-                error_type: r.error_type,
-                first_seen: r.first_seen,
-                last_seen: last_seen(r.first_seen, r.seen_for)?,
-                embedding: r.embedding,
-            },
+        Ok(StoredRecord {
+            id,
+            last_seen: r.first_seen.checked_add(r.seen_for).ok_or_else(|| {
+                StoreError::corrupt(tree, format!("record {id} last seen past u64"))
+            })?,
+            error_type: r.error_type,
+            first_seen: r.first_seen,
+            embedding: r.embedding,
         })
     }
 }
