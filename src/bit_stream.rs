@@ -37,6 +37,33 @@ impl BitWriter {
         }
     }
 
+    /// Writes `count` in unary: `count` one-bits and a zero-bit.
+    pub(crate) fn put_unary(&mut self, count: u32) {
+        self.put_ones(count);
+        self.put(0, 1);
+    }
+
+    /// Writes `value` Rice-coded with parameter `k` (≤ 32): `value >> k` in
+    /// unary, then its low `k` bits. Cheap for values near `2^k`; the
+    /// caller keeps `value >> k` small.
+    pub(crate) fn put_rice(&mut self, value: u64, k: u32) {
+        self.put_unary(u32::try_from(value >> k).unwrap_or(u32::MAX));
+        self.put(value, k);
+    }
+
+    /// Writes any `u64` as its bit length in unary and then the bits below
+    /// its top one (Elias gamma over the length): 1 bit for 0, 2 for 1, 4
+    /// for 2–3, 127 for the largest values.
+    pub(crate) fn put_gamma(&mut self, value: u64) {
+        let length = 64 - value.leading_zeros();
+        self.put_unary(length);
+        let below_top = length.saturating_sub(1);
+        self.put(value, below_top.min(32));
+        if below_top > 32 {
+            self.put(value >> 32, below_top - 32);
+        }
+    }
+
     /// The bytes, the last one padded with zero bits.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         if self.filled > 0 {
@@ -87,6 +114,52 @@ impl<'a> BitReader<'a> {
         Some((window & ((1u64 << bits) - 1)) as u32)
     }
 
+    /// Reads a unary count (one-bits up to a zero-bit); `None` if the
+    /// stream ends first or the count passes `limit`.
+    pub(crate) fn get_unary(&mut self, limit: u32) -> Option<u32> {
+        let mut count = 0u32;
+        loop {
+            let (window, real) = self.peek();
+            let ones = (window.trailing_ones() as usize).min(real);
+            count = count.checked_add(ones as u32)?;
+            if count > limit {
+                return None;
+            }
+            if ones < real {
+                self.skip(ones + 1);
+                return Some(count);
+            }
+            if real == 0 {
+                return None;
+            }
+            self.skip(ones);
+        }
+    }
+
+    /// Reads a value written by [`BitWriter::put_rice`]; `None` if the
+    /// stream ends first or the value would pass `max`.
+    pub(crate) fn get_rice(&mut self, k: u32, max: u64) -> Option<u64> {
+        let quotient = self.get_unary(u32::try_from(max >> k).unwrap_or(u32::MAX))?;
+        let value = (u64::from(quotient) << k) | u64::from(self.get(k)?);
+        (value <= max).then_some(value)
+    }
+
+    /// Reads a value written by [`BitWriter::put_gamma`].
+    pub(crate) fn get_gamma(&mut self) -> Option<u64> {
+        let length = self.get_unary(64)?;
+        let below_top = length.saturating_sub(1);
+        let low = u64::from(self.get(below_top.min(32))?);
+        let high = match below_top > 32 {
+            true => u64::from(self.get(below_top - 32)?),
+            false => 0,
+        };
+        let top = match length {
+            0 => 0,
+            _ => 1u64 << below_top,
+        };
+        Some(top | (high << 32) | low)
+    }
+
     /// Whether only the zero padding of the last byte is left.
     pub(crate) fn at_padding(&self) -> bool {
         if self.position.div_ceil(8) != self.bytes.len() {
@@ -124,5 +197,51 @@ mod tests {
             prop_assert!(reader.at_padding());
             prop_assert_eq!(reader.get(8), None);
         }
+
+        #[test]
+        fn rice_and_gamma_values_come_back_as_written(
+            values in proptest::collection::vec((any::<u64>(), 0u32..=32, 0u32..70), 0..64),
+        ) {
+            let mut writer = BitWriter::with_capacity(0);
+            // Rice values are kept to a quotient below 4096, as callers do.
+            let rice = |value: u64, k: u32| value & ((1u64 << (k + 12)) - 1);
+            for &(value, k, shift) in &values {
+                writer.put_rice(rice(value, k), k);
+                writer.put_gamma(value >> shift.min(63));
+                writer.put_gamma(value);
+            }
+            let bytes = writer.finish();
+            let mut reader = BitReader::new(&bytes);
+            for &(value, k, shift) in &values {
+                prop_assert_eq!(reader.get_rice(k, u64::MAX), Some(rice(value, k)));
+                prop_assert_eq!(reader.get_gamma(), Some(value >> shift.min(63)));
+                prop_assert_eq!(reader.get_gamma(), Some(value));
+            }
+            prop_assert!(reader.at_padding());
+        }
+    }
+
+    #[test]
+    fn coded_values_past_their_bound_or_the_end_are_none() {
+        let mut writer = BitWriter::with_capacity(0);
+        writer.put_rice(1000, 2);
+        writer.put_unary(70);
+        let bytes = writer.finish();
+        let mut reader = BitReader::new(&bytes);
+        assert_eq!(reader.get_rice(2, 999), None);
+        let mut reader = BitReader::new(&bytes);
+        assert_eq!(reader.get_rice(2, 1000), Some(1000));
+        assert_eq!(reader.get_unary(69), None);
+        assert_eq!(BitReader::new(&[0xff; 3]).get_unary(1000), None);
+        assert_eq!(BitReader::new(&[0xff; 3]).get_gamma(), None);
+        // One-bits only: the length never ends.
+        assert_eq!(BitReader::new(&[0xff; 20]).get_gamma(), None);
+        let mut writer = BitWriter::with_capacity(0);
+        writer.put_gamma(0);
+        writer.put_gamma(1);
+        writer.put_gamma(3);
+        let bytes = writer.finish();
+        // 1 + 2 + 4 bits.
+        assert_eq!(bytes, vec![0b0101_1010]);
     }
 }

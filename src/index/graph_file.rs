@@ -8,9 +8,11 @@
 //! the matrix again doubled the bytes on disk; and most of a node is padding
 //! (unused neighbour capacity, high bytes of small slot numbers).
 //!
-//! [`pack`] keeps only the graph, compactly: keys as zig-zag varint deltas,
-//! levels as bytes, and neighbour counts and slots bit-packed at the width
-//! the graph's size needs. [`Unpacked`] turns that back into usearch's layout,
+//! [`pack`] keeps only the graph, compactly, in one bit stream: key deltas
+//! (gamma-coded: ~2 bits for consecutive record ids), levels in unary, and
+//! each neighbour list as a count and its slots sorted, Rice-coded as the
+//! first slot and the gaps (layout `V2`; `V1` files, with slots in list
+//! order at a fixed width, still load). [`Unpacked`] turns that back into usearch's layout,
 //! with an empty matrix that the loader fills from sled by key
 //! ([`Unpacked::vector_mut`]). Slots whose vector cannot be filled (records
 //! removed from the graph, or deleted from sled after the save) take a copy of
@@ -39,8 +41,13 @@ const GRAPH_HEADER_BYTES: usize = 40;
 const NODE_HEAD_BYTES: usize = 10;
 /// usearch's key for a slot it freed (`is_tombstone` holds for it too).
 pub const FREE_KEY: u64 = u64::MAX;
-/// Layout version of the packed form (first byte).
-const PACKED_VERSION: u8 = 1;
+/// Packed layouts (first byte). V1 (read, no longer written): keys as
+/// zig-zag varint deltas and levels as bytes, then counts and neighbour
+/// slots bit-packed at a fixed width. V2: see [`pack_in_slot_order`].
+const PACKED_V1: u8 = 1;
+const PACKED_V2: u8 = 2;
+/// Largest Rice parameter (slot numbers are below 2^32).
+const RICE_K_AT_MOST: u32 = 31;
 
 fn corrupt(what: &str) -> IndexError {
     IndexError::Backend(format!("saved graph is damaged: {what}"))
@@ -157,6 +164,8 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// [`PACKED_V1`]'s key deltas (written only by the tests now).
+#[cfg(test)]
 fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
@@ -165,6 +174,7 @@ fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+#[cfg(test)]
 fn zigzag(delta: u64) -> u64 {
     let signed = delta as i64;
     ((signed << 1) ^ (signed >> 63)) as u64
@@ -246,26 +256,18 @@ pub fn pack(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
     pack_in_slot_order(&in_key_order(usearch)?)
 }
 
-fn pack_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
-    let Layout {
-        columns,
-        dense_head,
-        graph_header,
-        shape,
-        levels,
-        nodes: mut reader,
-    } = Layout::read(usearch)?;
-    let mut out = Vec::with_capacity(shape.size * 48 + 128);
-    out.push(PACKED_VERSION);
-    out.extend_from_slice(&(columns as u32).to_le_bytes());
-    out.extend_from_slice(dense_head);
-    out.extend_from_slice(graph_header);
-    let mut bits = BitWriter::with_capacity(shape.size * 56);
-    let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
-    let mut previous_key = 0u64;
-    for level in levels.chunks_exact(2) {
-        let level = i16::from_le_bytes([level[0], level[1]]);
-        let level = u8::try_from(level)
+/// Walks a usearch buffer's nodes in slot order, calling `visit(key, level,
+/// lists)` with one neighbour list per level, each checked against its
+/// capacity and the graph's size.
+fn for_each_node(
+    layout: &Layout<'_>,
+    mut visit: impl FnMut(u64, u8, &[Vec<u32>]),
+) -> Result<(), IndexError> {
+    let shape = layout.shape;
+    let mut reader = layout.nodes.clone();
+    let mut lists: Vec<Vec<u32>> = Vec::new();
+    for level in layout.levels.chunks_exact(2) {
+        let level = u8::try_from(i16::from_le_bytes([level[0], level[1]]))
             .ok()
             .filter(|&l| usize::from(l) <= shape.max_level)
             .ok_or_else(|| corrupt("node level"))?;
@@ -274,29 +276,193 @@ fn pack_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
         if node[8..10] != i16::from(level).to_le_bytes() {
             return Err(corrupt("node level differs from the level table"));
         }
-        write_varint(&mut out, zigzag(key.wrapping_sub(previous_key)));
-        out.push(level);
-        previous_key = key;
-        let mut lists = Reader::new(&node[NODE_HEAD_BYTES..]);
-        for l in 0..=usize::from(level) {
-            let count = lists.u32("neighbour count")? as usize;
+        lists.resize_with(usize::from(level) + 1, Vec::new);
+        let mut bytes = Reader::new(&node[NODE_HEAD_BYTES..]);
+        for (l, list) in lists.iter_mut().enumerate() {
+            list.clear();
+            let count = bytes.u32("neighbour count")? as usize;
             if count > shape.capacity(l) {
                 return Err(corrupt("neighbour count above capacity"));
             }
-            bits.put(count as u64, count_bits);
-            let slots = lists.take(4 * shape.capacity(l), "neighbour slots")?;
+            let slots = bytes.take(4 * shape.capacity(l), "neighbour slots")?;
             for slot in slots.chunks_exact(4).take(count) {
                 let slot = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
                 if slot as usize >= shape.size {
                     return Err(corrupt("neighbour slot out of range"));
                 }
-                bits.put(u64::from(slot), slot_bits);
+                list.push(slot);
             }
         }
+        visit(key, level, &lists);
     }
     if !reader.rest().is_empty() {
         return Err(corrupt("trailing bytes after the last node"));
     }
+    Ok(())
+}
+
+/// Sorted slots as the first slot and then the gaps between neighbours
+/// (what [`PACKED_V2`] Rice-codes), in place.
+fn into_gaps(sorted: &mut [u32]) {
+    for i in (1..sorted.len()).rev() {
+        sorted[i] -= sorted[i - 1];
+    }
+}
+
+/// Which Rice parameter a neighbour list at `level` uses: base-layer lists
+/// link the whole graph, upper-layer lists a sparser set with wider gaps.
+fn rice_class(level: usize) -> usize {
+    usize::from(level > 0)
+}
+
+/// Base-layer links are mostly mutual (~80% in the graphs measured, see
+/// `benches/README.md`). Nodes are coded in slot order, so when node `s`'s
+/// list comes, the reader already knows every earlier node that links to
+/// `s` (its *callers*): one bit per caller says whether `s` links back, and
+/// only `s`'s other links are coded as slots.
+struct MutualLinks {
+    callers: Vec<Vec<u32>>,
+    next_node: usize,
+}
+
+impl MutualLinks {
+    fn new(size: usize) -> Self {
+        MutualLinks {
+            callers: vec![Vec::new(); size],
+            next_node: 0,
+        }
+    }
+
+    /// The next node and its callers, ascending (handed over: nothing
+    /// asks for them again).
+    fn next(&mut self) -> (usize, Vec<u32>) {
+        let node = self.next_node;
+        self.next_node += 1;
+        let callers = self.callers.get_mut(node).map(std::mem::take);
+        (node, callers.unwrap_or_default())
+    }
+
+    /// Records `node`'s base-layer list: it calls every later node in it.
+    fn record(&mut self, node: usize, list: &[u32]) {
+        for &target in list {
+            if target as usize > node
+                && let Some(callers) = self.callers.get_mut(target as usize)
+                && callers.last() != Some(&(node as u32))
+            {
+                callers.push(node as u32);
+            }
+        }
+    }
+}
+
+/// One base-layer list split for [`PACKED_V2`]: per caller whether it is
+/// linked back (`back`), and the other links, sorted (`rest`).
+fn split_mutual(sorted: &[u32], callers: &[u32], back: &mut Vec<bool>, rest: &mut Vec<u32>) {
+    back.clear();
+    rest.clear();
+    back.extend(callers.iter().map(|c| sorted.binary_search(c).is_ok()));
+    // `rest` is `sorted` less one occurrence of each linked-back caller
+    // (both ascending).
+    let mut linked = callers
+        .iter()
+        .zip(back.iter())
+        .filter(|(_, b)| **b)
+        .map(|(c, _)| *c)
+        .peekable();
+    for &slot in sorted {
+        if linked.peek() == Some(&slot) {
+            linked.next();
+        } else {
+            rest.push(slot);
+        }
+    }
+}
+
+/// Visits every neighbour list as [`PACKED_V2`] codes it: `visit(level,
+/// back, rest)`, `back` empty above the base layer; `rest` sorted.
+fn for_each_coded_list(
+    layout: &Layout<'_>,
+    mut visit: impl FnMut(usize, &[bool], &[u32]),
+) -> Result<(), IndexError> {
+    let mut mutual = MutualLinks::new(layout.shape.size);
+    let (mut sorted, mut back, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for_each_node(layout, |_, _, lists| {
+        for (level, list) in lists.iter().enumerate() {
+            sorted.clear();
+            sorted.extend_from_slice(list);
+            sorted.sort_unstable();
+            if level == 0 {
+                let (node, callers) = mutual.next();
+                split_mutual(&sorted, &callers, &mut back, &mut rest);
+                mutual.record(node, &sorted);
+                visit(level, &back, &rest);
+            } else {
+                visit(level, &[], &sorted);
+            }
+        }
+    })
+}
+
+/// The cheapest Rice parameters for the graph's base and upper lists.
+fn best_rice_parameters(layout: &Layout<'_>) -> Result<[u32; 2], IndexError> {
+    let widest = layout.shape.slot_bits().min(RICE_K_AT_MOST);
+    let mut costs = [[0u64; RICE_K_AT_MOST as usize + 1]; 2];
+    let mut values = Vec::new();
+    for_each_coded_list(layout, |level, _, rest| {
+        values.clear();
+        values.extend_from_slice(rest);
+        into_gaps(&mut values);
+        let cost = &mut costs[rice_class(level)];
+        for &value in &values {
+            for (k, bits) in cost.iter_mut().enumerate().take(widest as usize + 1) {
+                *bits += (u64::from(value) >> k) + 1 + k as u64;
+            }
+        }
+    })?;
+    let best = |cost: &[u64]| (0..=widest).min_by_key(|&k| cost[k as usize]).unwrap_or(0);
+    Ok([best(&costs[0]), best(&costs[1])])
+}
+
+/// [`PACKED_V2`]: header, the two Rice parameters, then one bit stream:
+/// every node's key delta (gamma) and level (unary); then every node's
+/// lists, level by level. A base-layer list is one bit per caller (see
+/// [`MutualLinks`]), the count of its other links, and those sorted and
+/// Rice-coded as first slot and gaps; an upper-layer list is its count and
+/// its sorted slots so coded. usearch does not depend on the order of a
+/// neighbour list (a search scores every neighbour of a node it expands; a
+/// full list is re-pruned by distance), so the order is not kept: that
+/// saves the ~3 bits per link a fixed width spends on it.
+fn pack_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
+    let layout = Layout::read(usearch)?;
+    let shape = layout.shape;
+    let rice = best_rice_parameters(&layout)?;
+    let mut out = Vec::with_capacity(shape.size * 32 + 128);
+    out.push(PACKED_V2);
+    out.extend_from_slice(&(layout.columns as u32).to_le_bytes());
+    out.extend_from_slice(layout.dense_head);
+    out.extend_from_slice(layout.graph_header);
+    out.extend(rice.iter().map(|&k| k as u8));
+    let mut bits = BitWriter::with_capacity(shape.size * 32);
+    let mut previous_key = 0u64;
+    for_each_node(&layout, |key, level, _| {
+        bits.put_gamma(key.wrapping_sub(previous_key));
+        bits.put_unary(level.into());
+        previous_key = key;
+    })?;
+    let count_bits = shape.count_bits();
+    let mut values = Vec::new();
+    for_each_coded_list(&layout, |level, back, rest| {
+        for &linked in back {
+            bits.put(u64::from(linked), 1);
+        }
+        bits.put(rest.len() as u64, count_bits);
+        values.clear();
+        values.extend_from_slice(rest);
+        into_gaps(&mut values);
+        for &value in &values {
+            bits.put_rice(u64::from(value), rice[rice_class(level)]);
+        }
+    })?;
     out.extend_from_slice(&bits.finish());
     Ok(out)
 }
@@ -566,12 +732,178 @@ pub struct Unpacked {
 /// Where the matrix starts in usearch's buffer (after rows and columns).
 const MATRIX_START: usize = 8;
 
+/// A packed graph's neighbour lists, read in node order.
+struct ListReader<'a> {
+    bits: BitReader<'a>,
+    shape: GraphShape,
+    coding: LinkCoding,
+}
+
+enum LinkCoding {
+    /// [`PACKED_V1`]: slots in list order at the graph's slot width.
+    Fixed,
+    /// [`PACKED_V2`]: see [`pack_in_slot_order`]; the Rice parameter of
+    /// each [`rice_class`], and the callers known so far.
+    Rice([u32; 2], Box<MutualLinks>),
+}
+
+impl ListReader<'_> {
+    /// Replaces `out` with the next list, that of a node's `level`.
+    fn read(&mut self, level: usize, out: &mut Vec<u32>) -> Result<(), IndexError> {
+        let cut_short = || corrupt("neighbour lists cut short");
+        let shape = self.shape;
+        out.clear();
+        let (rice, mutual) = match &mut self.coding {
+            LinkCoding::Fixed => {
+                let count = self.bits.get(shape.count_bits()).ok_or_else(cut_short)? as usize;
+                if count > shape.capacity(level) {
+                    return Err(corrupt("neighbour count above capacity"));
+                }
+                for _ in 0..count {
+                    let slot = self.bits.get(shape.slot_bits()).ok_or_else(cut_short)?;
+                    if slot as usize >= shape.size {
+                        return Err(corrupt("neighbour slot out of range"));
+                    }
+                    out.push(slot);
+                }
+                return Ok(());
+            }
+            LinkCoding::Rice(rice, mutual) => (rice[rice_class(level)], mutual),
+        };
+        let mut linked_back = Vec::new();
+        let node = match level {
+            0 => {
+                let (node, callers) = mutual.next();
+                for caller in callers {
+                    if self.bits.get(1).ok_or_else(cut_short)? == 1 {
+                        linked_back.push(caller);
+                    }
+                }
+                Some(node)
+            }
+            _ => None,
+        };
+        let count = self.bits.get(shape.count_bits()).ok_or_else(cut_short)? as usize;
+        if count + linked_back.len() > shape.capacity(level) {
+            return Err(corrupt("neighbour count above capacity"));
+        }
+        let last_slot = shape.size.saturating_sub(1) as u64;
+        let mut slot = 0u64;
+        let mut rest = Vec::with_capacity(count);
+        for i in 0..count {
+            let start = if i == 0 { 0 } else { slot };
+            let gap = self
+                .bits
+                .get_rice(rice, last_slot.saturating_sub(start))
+                .ok_or_else(|| corrupt("neighbour slot out of range or cut short"))?;
+            slot = start + gap;
+            if shape.size == 0 {
+                return Err(corrupt("neighbour slot out of range"));
+            }
+            rest.push(slot as u32);
+        }
+        out.extend(linked_back);
+        out.extend(rest);
+        out.sort_unstable();
+        if let Some(node) = node {
+            mutual.record(node, out);
+        }
+        Ok(())
+    }
+
+    /// Checks that nothing but padding follows the last list ([`PACKED_V1`]
+    /// files were never checked for it, and are not now).
+    fn finish(self) -> Result<(), IndexError> {
+        match self.coding {
+            LinkCoding::Rice(..) if !self.bits.at_padding() => {
+                Err(corrupt("data after the last neighbour list"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+type PackedNodes<'a> = (Vec<u64>, Vec<u8>, ListReader<'a>);
+
+/// [`PACKED_V1`]'s keys and levels (bytes), and a reader of its lists.
+fn read_v1_nodes(mut reader: Reader<'_>, shape: GraphShape) -> Result<PackedNodes<'_>, IndexError> {
+    // Every slot costs at least two packed bytes (key delta, level): this
+    // bounds what a damaged size field can make us allocate.
+    if shape.size > reader.rest().len() / 2 {
+        return Err(corrupt("graph size larger than the file"));
+    }
+    let mut keys = Vec::with_capacity(shape.size);
+    let mut levels = Vec::with_capacity(shape.size);
+    let mut previous_key = 0u64;
+    for _ in 0..shape.size {
+        let key = previous_key.wrapping_add(unzigzag(reader.varint("key")?));
+        keys.push(key);
+        let level = reader.take(1, "level")?[0];
+        if usize::from(level) > shape.max_level {
+            return Err(corrupt("node level"));
+        }
+        levels.push(level);
+        previous_key = key;
+    }
+    // Every level of every node carries a count in the bit stream.
+    let count_fields: usize = levels.iter().map(|&l| usize::from(l) + 1).sum();
+    if count_fields.saturating_mul(shape.count_bits() as usize) > reader.rest().len() * 8 {
+        return Err(corrupt("neighbour lists cut short"));
+    }
+    let lists = ListReader {
+        bits: BitReader::new(reader.rest()),
+        shape,
+        coding: LinkCoding::Fixed,
+    };
+    Ok((keys, levels, lists))
+}
+
+/// [`PACKED_V2`]'s Rice parameters, keys and levels, and a reader of its
+/// lists (the rest of the same bit stream).
+fn read_v2_nodes(mut reader: Reader<'_>, shape: GraphShape) -> Result<PackedNodes<'_>, IndexError> {
+    let mut rice = [0u32; 2];
+    for k in &mut rice {
+        *k = u32::from(reader.take(1, "Rice parameter")?[0]);
+        if *k > RICE_K_AT_MOST {
+            return Err(corrupt("Rice parameter out of range"));
+        }
+    }
+    let stream = reader.rest();
+    // Every slot costs at least two bits (key delta, level), and every level
+    // of every node a count: this bounds what a damaged size field can make
+    // us allocate.
+    if shape.size > stream.len().saturating_mul(4) {
+        return Err(corrupt("graph size larger than the file"));
+    }
+    let mut bits = BitReader::new(stream);
+    let mut keys = Vec::with_capacity(shape.size);
+    let mut levels = Vec::with_capacity(shape.size);
+    let mut previous_key = 0u64;
+    let top = u32::try_from(shape.max_level).map_err(|_| corrupt("node level"))?;
+    for _ in 0..shape.size {
+        let delta = bits.get_gamma().ok_or_else(|| corrupt("key"))?;
+        let key = previous_key.wrapping_add(delta);
+        let level = bits.get_unary(top).ok_or_else(|| corrupt("node level"))?;
+        keys.push(key);
+        levels.push(level as u8);
+        previous_key = key;
+    }
+    let lists = ListReader {
+        bits,
+        shape,
+        coding: LinkCoding::Rice(rice, Box::new(MutualLinks::new(shape.size))),
+    };
+    Ok((keys, levels, lists))
+}
+
 impl Unpacked {
-    /// Expands [`pack`]'s output; `columns` must be the bytes per vector of
-    /// the graph the caller is about to load (a mismatch is an error).
+    /// Expands [`pack`]'s output (either packed layout); `columns` must be
+    /// the bytes per vector of the graph the caller is about to load (a
+    /// mismatch is an error).
     pub fn new(packed: &[u8], columns: usize) -> Result<Self, IndexError> {
         let mut reader = Reader::new(packed);
-        if reader.take(1, "version")?[0] != PACKED_VERSION {
+        let version = reader.take(1, "version")?[0];
+        if version != PACKED_V1 && version != PACKED_V2 {
             return Err(corrupt("unknown packed layout"));
         }
         if reader.u32("vector bytes")? as usize != columns {
@@ -580,30 +912,11 @@ impl Unpacked {
         let dense_head = reader.take(DENSE_HEAD_BYTES, "index head")?;
         let graph_header = reader.take(GRAPH_HEADER_BYTES, "graph header")?;
         let shape = GraphShape::read(graph_header)?;
-        // Every slot costs at least two packed bytes (key delta, level): this
-        // bounds what a damaged size field can make us allocate.
-        if shape.size > packed.len() / 2 {
-            return Err(corrupt("graph size larger than the file"));
-        }
+        let (keys, levels, mut lists) = match version {
+            PACKED_V1 => read_v1_nodes(reader, shape)?,
+            _ => read_v2_nodes(reader, shape)?,
+        };
         let rows = u32::try_from(shape.size).map_err(|_| corrupt("graph size"))?;
-        let mut keys = Vec::with_capacity(shape.size);
-        let mut levels = Vec::with_capacity(shape.size);
-        let mut previous_key = 0u64;
-        for _ in 0..shape.size {
-            let key = previous_key.wrapping_add(unzigzag(reader.varint("key")?));
-            keys.push(key);
-            let level = reader.take(1, "level")?[0];
-            if usize::from(level) > shape.max_level {
-                return Err(corrupt("node level"));
-            }
-            levels.push(level);
-            previous_key = key;
-        }
-        // Every level of every node carries a count in the bit stream.
-        let count_fields: usize = levels.iter().map(|&l| usize::from(l) + 1).sum();
-        if count_fields.saturating_mul(shape.count_bits() as usize) > reader.rest().len() * 8 {
-            return Err(corrupt("neighbour lists cut short"));
-        }
         let matrix = shape
             .size
             .checked_mul(columns)
@@ -620,31 +933,23 @@ impl Unpacked {
         for &level in &levels {
             buffer.extend_from_slice(&i16::from(level).to_le_bytes());
         }
-        let mut bits = BitReader::new(reader.rest());
-        let cut_short = || corrupt("neighbour lists cut short");
-        let (slot_bits, count_bits) = (shape.slot_bits(), shape.count_bits());
         let mut node_offsets = Vec::with_capacity(shape.size);
+        let mut slots = Vec::with_capacity(shape.connectivity_base);
         for (&key, &level) in keys.iter().zip(&levels) {
             node_offsets.push(buffer.len());
             buffer.extend_from_slice(&key.to_le_bytes());
             buffer.extend_from_slice(&i16::from(level).to_le_bytes());
             for l in 0..=usize::from(level) {
-                let count = bits.get(count_bits).ok_or_else(cut_short)? as usize;
-                if count > shape.capacity(l) {
-                    return Err(corrupt("neighbour count above capacity"));
-                }
-                buffer.extend_from_slice(&(count as u32).to_le_bytes());
-                for _ in 0..count {
-                    let slot = bits.get(slot_bits).ok_or_else(cut_short)?;
-                    if slot >= rows {
-                        return Err(corrupt("neighbour slot out of range"));
-                    }
+                lists.read(l, &mut slots)?;
+                buffer.extend_from_slice(&(slots.len() as u32).to_le_bytes());
+                for slot in &slots {
                     buffer.extend_from_slice(&slot.to_le_bytes());
                 }
-                let unused = shape.capacity(l) - count;
+                let unused = shape.capacity(l) - slots.len();
                 buffer.resize(buffer.len() + 4 * unused, 0);
             }
         }
+        lists.finish()?;
         let slots = keys
             .iter()
             .enumerate()
@@ -828,6 +1133,59 @@ mod tests {
         (described, nodes.key(entry))
     }
 
+    /// [`PACKED_V1`] as it was written before V2, to check that such files
+    /// still load.
+    fn pack_v1_in_slot_order(usearch: &[u8]) -> Result<Vec<u8>, IndexError> {
+        let layout = Layout::read(usearch)?;
+        let shape = layout.shape;
+        let mut out = vec![PACKED_V1];
+        out.extend_from_slice(&(layout.columns as u32).to_le_bytes());
+        out.extend_from_slice(layout.dense_head);
+        out.extend_from_slice(layout.graph_header);
+        let mut bits = BitWriter::with_capacity(0);
+        let mut previous_key = 0u64;
+        for_each_node(&layout, |key, level, lists| {
+            write_varint(&mut out, zigzag(key.wrapping_sub(previous_key)));
+            out.push(level);
+            previous_key = key;
+            for list in lists {
+                bits.put(list.len() as u64, shape.count_bits());
+                for &slot in list {
+                    bits.put(u64::from(slot), shape.slot_bits());
+                }
+            }
+        })?;
+        out.extend_from_slice(&bits.finish());
+        Ok(out)
+    }
+
+    /// `buffer` with every node's neighbour list sorted (what V2 keeps).
+    fn with_sorted_lists(buffer: &[u8]) -> Vec<u8> {
+        let layout = Layout::read(buffer).expect("a valid synthetic buffer");
+        let shape = layout.shape;
+        let mut out = buffer.to_vec();
+        let mut at = buffer.len() - layout.nodes.rest().len();
+        for level in layout.levels.chunks_exact(2) {
+            let level = i16::from_le_bytes([level[0], level[1]]) as usize;
+            let mut list_at = at + NODE_HEAD_BYTES;
+            for l in 0..=level {
+                let count = u32::from_le_bytes(out[list_at..list_at + 4].try_into().expect("4"));
+                let slots = &mut out[list_at + 4..list_at + 4 + 4 * count as usize];
+                let mut sorted: Vec<u32> = slots
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                sorted.sort_unstable();
+                for (chunk, slot) in slots.chunks_exact_mut(4).zip(sorted) {
+                    chunk.copy_from_slice(&slot.to_le_bytes());
+                }
+                list_at += 4 + 4 * shape.capacity(l);
+            }
+            at += shape.node_bytes(level);
+        }
+        out
+    }
+
     fn graph_part(buffer: &[u8], columns: usize) -> &[u8] {
         let rows = u32::from_le_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]) as usize;
         &buffer[MATRIX_START + rows * columns..]
@@ -839,6 +1197,7 @@ mod tests {
             nodes in proptest::collection::vec((0u8..4, 0u8..3), 1..60),
             m in 2usize..20,
             seed in any::<u64>(),
+            old_layout in any::<bool>(),
         ) {
             let columns = 8;
             let levels: Vec<u8> = nodes.iter().map(|n| n.0).collect();
@@ -863,8 +1222,16 @@ mod tests {
                 .map(|(slot, &k)| if k == FREE_KEY { free_slot_tombstone(slot as u64) } else { k })
                 .collect();
             let expected = synthetic(&levels, &expected_keys, columns, m, seed);
-            // The codec keeps slot order (`pack` puts slots in key order first).
-            let packed = pack_in_slot_order(&original).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // The codec keeps slot order (`pack` puts slots in key order
+            // first); V2 keeps each neighbour list as a set, in slot order;
+            // V1 files (no longer written) keep the lists' order.
+            let (packed, expected) = if old_layout {
+                (pack_v1_in_slot_order(&original), expected)
+            } else {
+                (pack_in_slot_order(&original), with_sorted_lists(&expected))
+            };
+            let packed = packed.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(packed[0], if old_layout { PACKED_V1 } else { PACKED_V2 });
             let mut unpacked = Unpacked::new(&packed, columns)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let live: Vec<u64> = keys.iter().copied().filter(|&k| !is_tombstone(k)).collect();
@@ -948,14 +1315,20 @@ mod tests {
         ) {
             let levels = [0u8, 1, 0, 0, 2, 0, 0, 0];
             let keys: Vec<u64> = (0..8).collect();
-            let packed = pack(&synthetic(&levels, &keys, 4, 4, seed))
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let graph = synthetic(&levels, &keys, 4, 4, seed);
+            let packed = pack(&graph).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let cut_at = cut.index(packed.len());
-            let _ = Unpacked::new(&packed[..cut_at], 4).and_then(Unpacked::into_buffer);
-            let mut flipped = packed.clone();
-            let at = flip.index(flipped.len());
-            flipped[at] ^= 0x5a;
-            let _ = Unpacked::new(&flipped, 4).and_then(Unpacked::into_buffer);
+            // V2 is read to its last bit: any cut is an error.
+            prop_assert!(Unpacked::new(&packed[..cut_at], 4).is_err());
+            let old = pack_v1_in_slot_order(&graph).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for packed in [packed, old] {
+                let cut_at = cut.index(packed.len());
+                let _ = Unpacked::new(&packed[..cut_at], 4).and_then(Unpacked::into_buffer);
+                let mut flipped = packed.clone();
+                let at = flip.index(flipped.len());
+                flipped[at] ^= 0x5a;
+                let _ = Unpacked::new(&flipped, 4).and_then(Unpacked::into_buffer);
+            }
         }
     }
 
@@ -964,8 +1337,9 @@ mod tests {
         use crate::index::hnsw::{HnswIndex, graph_scalar_width, write_graph_vector};
         use crate::index::{HnswParams, SearchRequest, VectorIndex};
         let dimensions = 8;
-        // usearch's own walk on both sides: 23 distinct vectors under 400
-        // keys tie everywhere, and another walk breaks ties otherwise.
+        // usearch's own walk on both sides, over distinct vectors: a packed
+        // graph keeps each neighbour list as a set, so only ties could
+        // come out in another order.
         let params = HnswParams {
             search_copy: false,
             ..HnswParams::default()
@@ -982,7 +1356,7 @@ mod tests {
         let vector = |key: u64| -> Vec<f32> {
             let unit = crate::index::normalized(
                 &(0..dimensions)
-                    .map(|d| ((key * 31 + d as u64 * 7) % 23) as f32 - 11.0)
+                    .map(|d| ((key * 2_654_435_761 + d as u64 * 40_503) % 1000) as f32 - 500.0)
                     .collect::<Vec<_>>(),
             );
             // f16-exact, as the store feeds the graph.
@@ -995,7 +1369,15 @@ mod tests {
             graph.add(key, &vector(key))?;
         }
         graph.remove(5)?;
-        let mut unpacked = Unpacked::new(&pack(&graph.graph_bytes()?)?, width)?;
+        let packed = pack(&graph.graph_bytes()?)?;
+        let old = pack_v1_in_slot_order(&in_key_order(&graph.graph_bytes()?)?)?;
+        assert!(
+            packed.len() < old.len(),
+            "{} vs {}",
+            packed.len(),
+            old.len()
+        );
+        let mut unpacked = Unpacked::new(&packed, width)?;
         assert!(!unpacked.contains(5));
         for key in 0..400u64 {
             if let Some(row) = unpacked.vector_mut(key) {
@@ -1035,7 +1417,8 @@ mod tests {
         let row13 = &buffer[MATRIX_START + 3 * 4..][..4];
         assert!(row13.iter().all(|&b| b == row13[0]) && [10u8, 11, 12, 14, 15].contains(&row13[0]));
         assert!(pack(b"short").is_err());
-        assert!(Unpacked::new(&[PACKED_VERSION], 4).is_err());
+        assert!(Unpacked::new(&[PACKED_V2], 4).is_err());
+        assert!(Unpacked::new(&[PACKED_V1], 4).is_err());
         Ok(())
     }
 }

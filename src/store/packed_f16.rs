@@ -61,9 +61,7 @@ pub fn pack(bits: &[u16]) -> Vec<u8> {
     writer.put(u64::from(largest) | (u64::from(k) << 5), 8);
     for &b in bits {
         let distance = largest - exponent(b);
-        writer.put_ones(u32::from(distance >> k));
-        writer.put(0, 1);
-        writer.put(u64::from(distance), u32::from(k));
+        writer.put_rice(u64::from(distance), u32::from(k));
         writer.put(u64::from(b & 0x3ff), MANTISSA_BITS);
         writer.put(u64::from(b >> 15), 1);
     }
