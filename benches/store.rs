@@ -947,10 +947,20 @@ fn main() -> Result<()> {
 
 /// `--n` clustered f16-exact vectors (default 100k × 64) in one usearch
 /// graph built from 2 threads: the data, its dimensions and the graph's bytes.
+/// The graph is kept in `--out` and reused by later runs with the same
+/// `--n`, `--dims` and `params` (building 1M nodes takes minutes).
 fn built_graph(args: &Args, params: HnswParams) -> Result<(Data, usize, Vec<u8>)> {
     let n = args.n.first().copied().unwrap_or(100_000);
     let dims = args.dims.first().copied().unwrap_or(64);
     let data = generate(n, dims, 0, args.queries, 5);
+    let kept = args.out.join(format!(
+        "graph-{n}x{dims}-q{}-m{}-ef{}-{:?}.usearch",
+        args.queries, params.connectivity, params.expansion_add, params.quantization
+    ));
+    if let Ok(bytes) = std::fs::read(&kept) {
+        println!("{n}x{dims}: graph from {}", kept.display());
+        return Ok((data, dims, bytes));
+    }
     let rows: Vec<(u64, Vec<f32>)> = (0..n)
         .map(|id| (id as u64, quantize(data.record(id), EmbeddingFormat::F16)))
         .collect();
@@ -959,6 +969,8 @@ fn built_graph(args: &Args, params: HnswParams) -> Result<(Data, usize, Vec<u8>)
     built.handle().add_parallel(&rows, 2)?;
     println!("{n}x{dims}: built in {:.1} s", t.elapsed().as_secs_f64());
     let bytes = built.graph_bytes()?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(&kept, &bytes)?;
     Ok((data, dims, bytes))
 }
 

@@ -5,11 +5,18 @@
 //! search waits on memory for one neighbour after another (see
 //! `benches/README.md`, "Where a search's time goes"). [`FlatGraph`] holds
 //! the same graph — built by usearch: same nodes, links and vectors — as one
-//! array of 64-byte-aligned node records, each the node's vector followed by
-//! its level-0 links. A search asks for every unvisited neighbour's vector at
-//! once (software prefetch) before scoring any of them, so their cache misses
-//! overlap instead of queueing. The links above level 0 (a few percent of
-//! the nodes) sit in a map.
+//! array of 64-byte-aligned node records, each the node's vector as 8-bit
+//! codes followed by its level-0 links. A search asks for every unvisited
+//! neighbour's codes at once (software prefetch) before scoring any of them,
+//! so their cache misses overlap instead of queueing. The links above level
+//! 0 (a few percent of the nodes) sit in a map.
+//!
+//! Why codes: at 1M nodes the walk is bound by how many cache misses can be
+//! in flight, and a 64-dimension f16 vector spans two lines, its codes one.
+//! Each vector is scaled on its own so that its largest component is ±127;
+//! cosine ignores scale, so the codes rank nodes without a stored factor.
+//! The walk only proposes candidates: the graph's own vectors are kept
+//! apart, and [`FlatGraph::vector`] gives them for exact rescoring.
 //!
 //! The walk is HNSW's search, as usearch runs it: a greedy descent through
 //! the upper levels, then a best-first search of level 0 that keeps the
@@ -31,22 +38,25 @@ const LINE: usize = 64;
 /// An unused link place in a record.
 const NO_LINK: u32 = u32::MAX;
 
-/// `(Σ query[i]·stored[i], Σ stored[i]²)`, `stored` in the graph's scalar
-/// layout: the norm comes with the dot product at no extra memory traffic.
-type DotKernel = fn(&[f32], &[u8]) -> (f32, f32);
+/// `(Σ query[i]·codes[i], Σ codes[i]²)`, `codes` as i8: the norm comes with
+/// the dot product at no extra memory traffic.
+type CodeKernel = fn(&[f32], &[u8]) -> (f32, f32);
 
 pub struct FlatGraph {
     dimensions: usize,
     quantization: Quantization,
     /// Bytes per node record (a multiple of [`LINE`]).
     stride: usize,
-    /// Bytes of the vector at the start of each record.
-    vector_bytes: usize,
-    /// Link places per record (usearch's level-0 capacity).
+    /// Link places per record (usearch's level-0 capacity), after the
+    /// `dimensions` code bytes.
     base_links: usize,
     /// The records start at `records[first..]`, on a line boundary.
     records: Vec<u8>,
     first: usize,
+    /// Bytes of one vector in the graph's scalar layout.
+    vector_bytes: usize,
+    /// The graph's vectors, slot after slot (read for rescoring only).
+    vectors: Vec<u8>,
     keys: Vec<Key>,
     /// Bit per slot: a removed record (tombstone), never returned.
     hidden: Vec<u64>,
@@ -54,7 +64,7 @@ pub struct FlatGraph {
     upper: HashMap<u32, Box<[u32]>>,
     entry: Option<u32>,
     max_level: usize,
-    dot: DotKernel,
+    dot: CodeKernel,
 }
 
 fn damaged(what: &str) -> IndexError {
@@ -93,21 +103,30 @@ impl FlatGraph {
             return Err(damaged("too many nodes"));
         }
         let base_links = view.base_capacity();
-        let stride = (vector_bytes + 4 * base_links).div_ceil(LINE).max(1) * LINE;
+        let stride = (dimensions + 4 * base_links).div_ceil(LINE).max(1) * LINE;
         let mut records = vec![0u8; size * stride + LINE];
         let first = records.as_ptr().align_offset(LINE).min(LINE);
+        let mut vectors = vec![0u8; size * vector_bytes];
         if huge_pages {
             super::memory::advise_huge_pages_for(&records);
+            super::memory::advise_huge_pages_for(&vectors);
         }
         let mut keys = Vec::with_capacity(size);
         let mut hidden = vec![0u64; size.div_ceil(64)];
         let mut upper = HashMap::new();
         let mut links = Vec::with_capacity(base_links);
+        let mut vector = vec![0.0; dimensions];
         let bytes = &mut records[first..first + size * stride];
-        for (slot, record) in bytes.chunks_exact_mut(stride).enumerate() {
-            record[..vector_bytes].copy_from_slice(view.vector(slot));
+        let places = bytes
+            .chunks_exact_mut(stride)
+            .zip(vectors.chunks_exact_mut(vector_bytes));
+        for (slot, (record, exact)) in places.enumerate() {
+            let stored = view.vector(slot);
+            exact.copy_from_slice(stored);
+            decode(stored, quantization, &mut vector);
+            encode_codes(&vector, &mut record[..dimensions]);
             view.neighbours(slot, 0, &mut links)?;
-            let places = record[vector_bytes..vector_bytes + 4 * base_links].chunks_exact_mut(4);
+            let places = record[dimensions..dimensions + 4 * base_links].chunks_exact_mut(4);
             for (i, place) in places.enumerate() {
                 let link = links.get(i).copied().unwrap_or(NO_LINK);
                 place.copy_from_slice(&link.to_le_bytes());
@@ -130,16 +149,17 @@ impl FlatGraph {
             dimensions,
             quantization,
             stride,
-            vector_bytes,
             base_links,
             records,
             first,
+            vector_bytes,
+            vectors,
             keys,
             hidden,
             upper,
             entry: view.entry()?.map(|e| e as u32),
             max_level: view.max_level(),
-            dot: dot_kernel(quantization),
+            dot: code_kernel(),
         })
     }
 
@@ -152,10 +172,14 @@ impl FlatGraph {
         self.keys.is_empty()
     }
 
-    /// Bytes held (records, keys and upper links).
+    /// Bytes held (records, vectors, keys and upper links).
     pub fn memory_bytes(&self) -> usize {
         let upper: usize = self.upper.values().map(|l| 4 * l.len() + 16).sum();
-        self.records.len() + self.keys.len() * 8 + self.hidden.len() * 8 + upper
+        self.records.len()
+            + self.vectors.len()
+            + self.keys.len() * 8
+            + self.hidden.len() * 8
+            + upper
     }
 
     pub fn key(&self, slot: u32) -> Key {
@@ -164,19 +188,12 @@ impl FlatGraph {
 
     /// `slot`'s vector as f32 (exactly what usearch's `get` reads back).
     pub fn vector(&self, slot: u32, out: &mut [f32]) {
-        let stored = self.stored(slot);
-        match self.quantization {
-            Quantization::F32 => {
-                for (x, b) in out.iter_mut().zip(stored.chunks_exact(4)) {
-                    *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            Quantization::F16 => {
-                for (x, b) in out.iter_mut().zip(stored.chunks_exact(2)) {
-                    *x = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
-                }
-            }
-        }
+        decode(self.exact(slot), self.quantization, out);
+    }
+
+    fn exact(&self, slot: u32) -> &[u8] {
+        let start = slot as usize * self.vector_bytes;
+        &self.vectors[start..start + self.vector_bytes]
     }
 
     fn record(&self, slot: u32) -> &[u8] {
@@ -184,12 +201,12 @@ impl FlatGraph {
         &self.records[start..start + self.stride]
     }
 
-    fn stored(&self, slot: u32) -> &[u8] {
-        &self.record(slot)[..self.vector_bytes]
+    fn codes(&self, slot: u32) -> &[u8] {
+        &self.record(slot)[..self.dimensions]
     }
 
     fn base_links(&self, slot: u32) -> &[u8] {
-        &self.record(slot)[self.vector_bytes..self.vector_bytes + 4 * self.base_links]
+        &self.record(slot)[self.dimensions..self.dimensions + 4 * self.base_links]
     }
 
     fn upper_links(&self, slot: u32, level: usize) -> &[u32] {
@@ -204,10 +221,10 @@ impl FlatGraph {
         lists.get(at + 1..at + 1 + count).unwrap_or(&[])
     }
 
-    /// The walk's distance: 1 − cos, the query being unit length (usearch's
-    /// cosine metric). Only ranks nodes; the caller rescores what it returns.
+    /// The walk's distance: 1 − cos of the query (unit length) and the
+    /// node's codes. Only ranks nodes; the caller rescores what it returns.
     fn distance(&self, query: &[f32], slot: u32) -> f32 {
-        let (dot, squared_norm) = (self.dot)(query, self.stored(slot));
+        let (dot, squared_norm) = (self.dot)(query, self.codes(slot));
         match squared_norm > 0.0 {
             true => 1.0 - dot / squared_norm.sqrt(),
             false => 1.0,
@@ -244,6 +261,10 @@ impl FlatGraph {
             );
             let mut best = std::mem::take(&mut scratch.results).into_sorted_vec();
             best.truncate(count);
+            // The caller rescores these: their vectors' misses overlap.
+            for s in &best {
+                prefetch(self.exact(s.slot));
+            }
             let slots = best.iter().map(|s| s.slot).collect();
             scratch.results = BinaryHeap::from(best);
             slots
@@ -257,6 +278,10 @@ impl FlatGraph {
         for level in (1..=self.max_level).rev() {
             loop {
                 let mut moved = false;
+                // As on level 0: all the misses at once, then the scores.
+                for &next in self.upper_links(current, level) {
+                    prefetch(self.codes(next));
+                }
                 for &next in self.upper_links(current, level) {
                     let distance = self.distance(query, next);
                     if distance < best {
@@ -308,7 +333,7 @@ impl FlatGraph {
                     break;
                 }
                 if visited.insert(next) {
-                    prefetch(self.stored(next));
+                    prefetch(self.codes(next));
                     fresh.push(next);
                 }
             }
@@ -444,61 +469,58 @@ fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// The fastest dot product this CPU runs for the graph's scalars. (No
-/// AVX-512 kernel: its intrinsics need Rust 1.89, the project supports
-/// 1.85; the walk waits on memory far more than on arithmetic.)
-fn dot_kernel(quantization: Quantization) -> DotKernel {
+/// A vector in the graph's scalar layout as f32.
+fn decode(stored: &[u8], quantization: Quantization, out: &mut [f32]) {
     match quantization {
-        Quantization::F32 => dot_f32,
-        Quantization::F16 => {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                    && std::arch::is_x86_feature_detected!("f16c")
-                {
-                    return simd::dot_f16_avx2;
-                }
+        Quantization::F32 => {
+            for (x, b) in out.iter_mut().zip(stored.chunks_exact(4)) {
+                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
-            dot_f16
+        }
+        Quantization::F16 => {
+            for (x, b) in out.iter_mut().zip(stored.chunks_exact(2)) {
+                *x = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            }
         }
     }
 }
 
-fn f16_at(stored: &[u8], i: usize) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([stored[2 * i], stored[2 * i + 1]])).to_f32()
-}
-
-fn dot_f16(query: &[f32], stored: &[u8]) -> (f32, f32) {
-    let n = query.len().min(stored.len() / 2);
-    (0..n).fold((0.0, 0.0), |(dot, norm), i| {
-        let v = f16_at(stored, i);
-        (dot + query[i] * v, norm + v * v)
-    })
-}
-
-fn dot_f32(query: &[f32], stored: &[u8]) -> (f32, f32) {
-    let (mut dots, mut norms) = ([0.0f32; 8], [0.0f32; 8]);
-    let (mut queries, mut values) = (query.chunks_exact(8), stored.chunks_exact(32));
-    for (q, v) in queries.by_ref().zip(values.by_ref()) {
-        for i in 0..8 {
-            let b = &v[4 * i..4 * i + 4];
-            let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            dots[i] += q[i] * v;
-            norms[i] += v * v;
-        }
+/// `vector` as i8 codes (stored as bytes), scaled so that its largest
+/// component is ±127. A zero vector gets zero codes (distance 1, as usearch).
+fn encode_codes(vector: &[f32], codes: &mut [u8]) {
+    let largest = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = match largest > 0.0 && largest.is_finite() {
+        true => 127.0 / largest,
+        false => 0.0,
+    };
+    for (code, x) in codes.iter_mut().zip(vector) {
+        // In −127..=127 by the scale; `as` saturates anyway.
+        *code = ((x * scale).round() as i8) as u8;
     }
-    let (mut dot, mut norm) = (dots.iter().sum::<f32>(), norms.iter().sum::<f32>());
-    for (q, b) in queries
-        .remainder()
-        .iter()
-        .zip(values.remainder().chunks_exact(4))
+}
+
+/// The fastest code kernel this CPU runs. (No AVX-512 kernel: its
+/// intrinsics need Rust 1.89, the project supports 1.85; the walk waits on
+/// memory far more than on arithmetic.)
+fn code_kernel() -> CodeKernel {
+    #[cfg(target_arch = "x86_64")]
     {
-        let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        dot += q * v;
-        norm += v * v;
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return simd::dot_codes_avx2;
+        }
     }
-    (dot, norm)
+    dot_codes
+}
+
+fn dot_codes(query: &[f32], codes: &[u8]) -> (f32, f32) {
+    query
+        .iter()
+        .zip(codes)
+        .fold((0.0, 0.0), |(dot, norm), (q, &code)| {
+            let v = f32::from(code as i8);
+            (dot + q * v, norm + v * v)
+        })
 }
 
 /// SIMD needs `unsafe`: each kernel is only picked where the CPU has the
@@ -506,34 +528,35 @@ fn dot_f32(query: &[f32], stored: &[u8]) -> (f32, f32) {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod simd {
-    use super::dot_f16;
+    use super::dot_codes;
     use std::arch::x86_64::*;
 
-    /// Only chosen where `avx2`, `fma` and `f16c` were detected.
-    pub(super) fn dot_f16_avx2(query: &[f32], stored: &[u8]) -> (f32, f32) {
-        // SAFETY: the CPU has AVX2, FMA and F16C (checked before it is picked).
-        unsafe { dot_f16_avx2_unchecked(query, stored) }
+    /// Only chosen where `avx2` and `fma` were detected.
+    pub(super) fn dot_codes_avx2(query: &[f32], codes: &[u8]) -> (f32, f32) {
+        // SAFETY: the CPU has AVX2 and FMA (checked before it is picked).
+        unsafe { dot_codes_avx2_unchecked(query, codes) }
     }
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_f16_avx2_unchecked(query: &[f32], stored: &[u8]) -> (f32, f32) {
-        let n = query.len().min(stored.len() / 2);
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_codes_avx2_unchecked(query: &[f32], codes: &[u8]) -> (f32, f32) {
+        let n = query.len().min(codes.len());
         let (mut acc, mut norms) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut i = 0;
         while i + 8 <= n {
-            // SAFETY: i + 8 <= n keeps both 8-lane loads inside the slices.
-            let (q, halves) = unsafe {
+            // SAFETY: i + 8 <= n keeps the 8-lane and 8-byte loads inside
+            // the slices.
+            let (q, eight) = unsafe {
                 (
                     _mm256_loadu_ps(query.as_ptr().add(i)),
-                    _mm_loadu_si128(stored.as_ptr().add(2 * i).cast()),
+                    _mm_loadl_epi64(codes.as_ptr().add(i).cast()),
                 )
             };
-            let v = _mm256_cvtph_ps(halves);
+            let v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight));
             acc = _mm256_fmadd_ps(q, v, acc);
             norms = _mm256_fmadd_ps(v, v, norms);
             i += 8;
         }
-        let (dot, norm) = dot_f16(&query[i..n], &stored[2 * i..]);
+        let (dot, norm) = dot_codes(&query[i..n], &codes[i..n]);
         (dot + sum_lanes(acc), norm + sum_lanes(norms))
     }
 

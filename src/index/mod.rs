@@ -105,7 +105,8 @@ pub struct HnswParams {
     pub huge_pages: bool,
     /// Search large graphs through a prefetching copy ([`flat_graph`],
     /// [`search_copy`]) instead of usearch's own walk; costs one more copy
-    /// of the vectors and level-0 links in memory.
+    /// of the vectors and level-0 links in memory, and the vectors' 8-bit
+    /// codes the walk ranks by.
     pub search_copy: bool,
 }
 

@@ -127,26 +127,48 @@ fn an_empty_graph_answers_nothing_and_damage_is_an_error() -> Result<(), IndexEr
 }
 
 proptest! {
-    /// Every kernel this CPU picks agrees with the plain sum.
+    /// Every kernel this CPU picks agrees with the plain sum over the codes.
     #[test]
     fn kernels_agree_with_the_plain_dot_product(
-        pairs in proptest::collection::vec((-1.0f32..1.0, -1.0f32..1.0), 0..100)
+        pairs in proptest::collection::vec((-1.0f32..1.0, any::<i8>()), 0..100)
     ) {
         let query: Vec<f32> = pairs.iter().map(|p| p.0).collect();
-        let halves: Vec<u8> = pairs
-            .iter()
-            .flat_map(|p| half::f16::from_f32(p.1).to_bits().to_le_bytes())
-            .collect();
-        let singles: Vec<u8> = pairs
-            .iter()
-            .flat_map(|p| half::f16::from_f32(p.1).to_f32().to_le_bytes())
-            .collect();
-        let rounded = |x: f32| half::f16::from_f32(x).to_f32();
-        let dot: f32 = pairs.iter().map(|p| p.0 * rounded(p.1)).sum();
-        let norm: f32 = pairs.iter().map(|p| rounded(p.1) * rounded(p.1)).sum();
-        let close = |(d, n): (f32, f32)| (d - dot).abs() < 1e-4 && (n - norm).abs() < 1e-4;
-        prop_assert!(close(dot_kernel(Quantization::F16)(&query, &halves)));
-        prop_assert!(close(dot_f16(&query, &halves)));
-        prop_assert!(close(dot_kernel(Quantization::F32)(&query, &singles)));
+        let codes: Vec<u8> = pairs.iter().map(|p| p.1 as u8).collect();
+        let dot: f32 = pairs.iter().map(|p| p.0 * f32::from(p.1)).sum();
+        let norm: f32 = pairs.iter().map(|p| f32::from(p.1) * f32::from(p.1)).sum();
+        let close = |(d, n): (f32, f32)| {
+            (d - dot).abs() <= 1e-3 * (1.0 + dot.abs()) && (n - norm).abs() <= 1e-3 * (1.0 + norm)
+        };
+        prop_assert!(close(code_kernel()(&query, &codes)));
+        prop_assert!(close(dot_codes(&query, &codes)));
     }
+
+    /// Codes keep a vector's direction: the cosine they give a unit query
+    /// is within √d/127 of the exact one (each component rounds by at most
+    /// half a step, a step being the largest component / 127).
+    #[test]
+    fn codes_keep_the_cosine_within_the_rounding_bound(
+        pairs in proptest::collection::vec((-1.0f32..1.0, -1.0f32..1.0), 1..100)
+    ) {
+        let query = normalized(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+        let vector: Vec<f32> = pairs.iter().map(|p| p.1).collect();
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        prop_assume!(norm > 1e-3 && query.iter().any(|&x| x != 0.0));
+        let exact = query.iter().zip(&vector).map(|(q, v)| q * v).sum::<f32>() / norm;
+        let mut codes = vec![0u8; vector.len()];
+        encode_codes(&vector, &mut codes);
+        let (dot, squared) = dot_codes(&query, &codes);
+        let coded = dot / squared.sqrt();
+        let bound = (vector.len() as f32).sqrt() / 127.0 + 1e-4;
+        prop_assert!((coded - exact).abs() <= bound, "{coded} vs {exact}");
+    }
+}
+
+#[test]
+fn a_zero_vector_gets_zero_codes() {
+    let mut codes = vec![1u8; 8];
+    encode_codes(&[0.0; 8], &mut codes);
+    assert_eq!(codes, vec![0u8; 8]);
+    encode_codes(&[f32::NAN; 8], &mut codes);
+    assert_eq!(codes, vec![0u8; 8]);
 }
