@@ -124,7 +124,7 @@ impl FlatGraph {
             let stored = view.vector(slot);
             exact.copy_from_slice(stored);
             decode(stored, quantization, &mut vector);
-            encode_codes(&vector, &mut record[..dimensions]);
+            super::symmetric_i8(&vector, &mut record[..dimensions]);
             view.neighbours(slot, 0, &mut links)?;
             let places = record[dimensions..dimensions + 4 * base_links].chunks_exact_mut(4);
             for (i, place) in places.enumerate() {
@@ -482,20 +482,6 @@ fn decode(stored: &[u8], quantization: Quantization, out: &mut [f32]) {
                 *x = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
             }
         }
-    }
-}
-
-/// `vector` as i8 codes (stored as bytes), scaled so that its largest
-/// component is ±127. A zero vector gets zero codes (distance 1, as usearch).
-fn encode_codes(vector: &[f32], codes: &mut [u8]) {
-    let largest = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let scale = match largest > 0.0 && largest.is_finite() {
-        true => 127.0 / largest,
-        false => 0.0,
-    };
-    for (code, x) in codes.iter_mut().zip(vector) {
-        // In −127..=127 by the scale; `as` saturates anyway.
-        *code = ((x * scale).round() as i8) as u8;
     }
 }
 

@@ -406,6 +406,21 @@ pub fn restore_index(
     }
 }
 
+/// Codes `vector` as i8 (stored as bytes) on a symmetric per-vector scale:
+/// its largest component maps to ±127. Returns the scale (a component is
+/// code × scale); 1 for a zero vector, whose codes are all zero.
+pub(crate) fn symmetric_i8(vector: &[f32], codes: &mut [u8]) -> f32 {
+    let largest = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = match largest > 0.0 && largest.is_finite() {
+        true => largest / 127.0,
+        false => 1.0,
+    };
+    for (code, x) in codes.iter_mut().zip(vector) {
+        *code = ((x / scale).round().clamp(-127.0, 127.0) as i8) as u8;
+    }
+    scale
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,16 +52,8 @@ pub(crate) fn encode_embedding(unit: &[f32], format: EmbeddingFormat) -> Embeddi
             f16_value(&bits)
         }
         EmbeddingFormat::I8 => {
-            // Symmetric per-vector scale: the largest component maps to ±127.
-            let max = unit.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-            let bytes = unit
-                .iter()
-                .map(|x| {
-                    let q = (x / scale).round().clamp(-127.0, 127.0) as i8;
-                    q.to_le_bytes()[0]
-                })
-                .collect();
+            let mut bytes = vec![0u8; unit.len()];
+            let scale = crate::index::symmetric_i8(unit, &mut bytes);
             EmbeddingValue::I8 { scale, bytes }
         }
     }

@@ -156,7 +156,7 @@ proptest! {
         prop_assume!(norm > 1e-3 && query.iter().any(|&x| x != 0.0));
         let exact = query.iter().zip(&vector).map(|(q, v)| q * v).sum::<f32>() / norm;
         let mut codes = vec![0u8; vector.len()];
-        encode_codes(&vector, &mut codes);
+        crate::index::symmetric_i8(&vector, &mut codes);
         let (dot, squared) = dot_codes(&query, &codes);
         let coded = dot / squared.sqrt();
         let bound = (vector.len() as f32).sqrt() / 127.0 + 1e-4;
@@ -167,8 +167,8 @@ proptest! {
 #[test]
 fn a_zero_vector_gets_zero_codes() {
     let mut codes = vec![1u8; 8];
-    encode_codes(&[0.0; 8], &mut codes);
+    crate::index::symmetric_i8(&[0.0; 8], &mut codes);
     assert_eq!(codes, vec![0u8; 8]);
-    encode_codes(&[f32::NAN; 8], &mut codes);
+    crate::index::symmetric_i8(&[f32::NAN; 8], &mut codes);
     assert_eq!(codes, vec![0u8; 8]);
 }
