@@ -19,7 +19,9 @@ first. Its vector.so is compiled with AVX-512 instructions (`vcvtusi2sd` in
 the HNSW code), so on CPUs without AVX-512 every HNSW insert dies with SIGILL;
 a smoke test detects that and falls back to `pgserver==0.1.4` (PostgreSQL 16,
 pgvector 0.6.2, no AVX-512). Each is pip-installed into its own folder under
---out; the table says which one ran. Also installs `psycopg[binary]`, numpy.
+--out; the table says which one ran. `--postgres pgserver==0.1.4` picks
+one build (e.g. to compare both pgvector versions on an AVX-512 machine, with
+`--no-cargo` to reuse our side's run). Also installs `psycopg[binary]`, numpy.
 """
 
 import argparse
@@ -57,9 +59,9 @@ finally:
 """
 
 
-def ensure_packages(out):
+def ensure_packages(out, builds):
     """Installs the client packages and returns (folder, name, pgvector version)
-    of the first PostgreSQL build whose HNSW index works on this CPU."""
+    of the first PostgreSQL build in `builds` whose HNSW index works on this CPU."""
     try:
         import psycopg  # noqa: F401
         import numpy  # noqa: F401
@@ -69,7 +71,7 @@ def ensure_packages(out):
     except ImportError:
         subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "psycopg[binary]", "numpy",
                                "fasteners", "platformdirs", "psutil"])
-    for build in PGSERVER_BUILDS:
+    for build in builds:
         folder = out / ("py-" + build.replace("==", "-"))
         if not (folder / "pgserver").exists():
             subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
@@ -206,13 +208,15 @@ def main():
     parser.add_argument("--out", default=str(REPO / "target" / "store-bench"))
     parser.add_argument("--skip-rebuild", action="store_true", help="do not time our rebuild-from-sled start-up")
     parser.add_argument("--no-cargo", action="store_true", help="reuse ours.json/vectors.bin already in --out")
+    parser.add_argument("--postgres", choices=PGSERVER_BUILDS,
+                        help="use this PostgreSQL build only (default: the first that works on this CPU)")
     parser.add_argument("--random-hashes", action="store_true",
                         help="our side stores Sentry-like hashes in no order (pgvector's table has no hash index, "
                              "so its size does not depend on the order)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    folder, build, pgvector_version = ensure_packages(out)
+    folder, build, pgvector_version = ensure_packages(out, [args.postgres] if args.postgres else PGSERVER_BUILDS)
     sys.path.insert(0, str(folder))
     print(f"PostgreSQL from {build}, pgvector {pgvector_version}", file=sys.stderr)
     rows = []

@@ -455,6 +455,12 @@ impl GraphHandle {
             .is_ok_and(|copy| copy.wanted(self.0.slots()))
     }
 
+    /// Whether the indexer is building a new search copy (not
+    /// [`GraphHandle::copy_wanted`] meanwhile, but not done either).
+    pub fn copy_refreshing(&self) -> bool {
+        self.0.copy.read().is_ok_and(|copy| copy.is_refreshing())
+    }
+
     /// Whether searches walk a copy (see [`super::search_copy`]).
     pub fn copy_current(&self) -> bool {
         self.0.copy.read().is_ok_and(|copy| copy.is_current())
@@ -909,6 +915,7 @@ mod copy_tests {
             graph.graph.copy_mut()?.begin_refresh();
             bytes
         };
+        assert!(handle.copy_refreshing() && !handle.copy_wanted());
         for key in [1, 2, 301] {
             assert!(graph.remove(key)?);
             assert!(exact.remove(key)?);
@@ -925,7 +932,7 @@ mod copy_tests {
                 .copy_mut()?
                 .finish_refresh(flat, graph.graph.slots())
         );
-        assert!(handle.copy_current());
+        assert!(handle.copy_current() && !handle.copy_refreshing());
         assert_same_answers(&graph, &exact)?;
 
         // Too many changes drop the copy: searches go to usearch meanwhile.

@@ -86,6 +86,11 @@ impl SearchCopy {
         self.enabled && nodes >= COPY_FROM
     }
 
+    /// Whether a refresh has taken the graph's bytes and is building its copy.
+    pub(crate) fn is_refreshing(&self) -> bool {
+        self.pending.is_some()
+    }
+
     pub(crate) fn is_current(&self) -> bool {
         self.flat.is_some()
     }

@@ -76,7 +76,8 @@ pub struct IndexInfo {
     /// never; the indexer re-lays out a graph that grew by an eighth).
     pub laid_out: usize,
     /// The background indexer has a compaction, a re-layout or a search
-    /// copy to make.
+    /// copy to make, or is making a search copy (searches meanwhile still
+    /// walk the old copy and scan the vectors added since it exactly).
     pub rework_pending: bool,
     /// Searches walk a copy of the graph laid out for them
     /// ([`crate::index::search_copy`]); the bytes it holds.
@@ -375,7 +376,7 @@ impl Store {
             staged: guard.staged_len(),
             tombstones: i.tombstones(),
             laid_out: guard.laid_out(),
-            rework_pending: guard.needs_background_work(),
+            rework_pending: guard.background_work_pending(),
             search_copy_bytes: guard
                 .graph()
                 .filter(GraphHandle::copy_current)

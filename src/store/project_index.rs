@@ -227,6 +227,13 @@ impl ProjectIndex {
         self.needs_compaction() || self.needs_relayout() || self.needs_search_copy()
     }
 
+    /// Background work to do or under way: [`Self::needs_background_work`]
+    /// or a search copy being built (what callers waiting for a settled
+    /// index wait on).
+    pub(crate) fn background_work_pending(&self) -> bool {
+        self.needs_background_work() || self.graph().is_some_and(|graph| graph.copy_refreshing())
+    }
+
     /// Whether the graph's search copy is missing or behind
     /// ([`crate::index::search_copy`]).
     pub(crate) fn needs_search_copy(&self) -> bool {
